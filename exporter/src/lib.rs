@@ -1,0 +1,18 @@
+//! # kinglet-exporter
+//!
+//! Owns turning a trained model into a `.kinglet` bundle: reading Hugging Face checkpoints
+//! natively ([`checkpoint`], [`weights`]), building the tract graph for each model family
+//! ([`bert`], [`distilbert`]) from shared blocks ([`graph`]), and writing a checked bundle
+//! ([`export`]). It depends on `kinglet-runtime` (bundle format, NNEF dialect, engine) and is
+//! never shipped to the device.
+
+pub mod bert;
+pub mod checkpoint;
+pub mod cli;
+pub mod distilbert;
+pub mod error;
+pub mod export;
+pub mod graph;
+pub mod weights;
+
+pub use error::{ExportError, Result};

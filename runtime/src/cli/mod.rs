@@ -1,0 +1,93 @@
+//! Command line of `kinglet`: argument parsing here, one module per subcommand, the work in
+//! the library.
+//!
+//! Exit codes (also in `kinglet --help`):
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | any other failure (inference error, I/O on output) |
+//! | 2 | bad command line |
+//! | 3 | the model could not be loaded: missing, truncated, corrupted or unsupported bundle |
+//! | 4 | bad input: empty text, non-UTF-8 text, unreadable input file |
+//! | 5 | `verify`: the bundle's self-test deviates past its tolerance |
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod classify;
+mod inspect;
+mod model_path;
+mod verify;
+
+pub use model_path::{default_model_path, ModelArg};
+
+const EXIT_CODES: &str = "Exit codes: 0 success, 1 other failure, 2 bad command line, \
+3 model cannot be loaded, 4 bad input, 5 self-test failed.";
+
+/// Run kinglet bundles on an edge CPU.
+#[derive(Debug, Parser)]
+#[command(name = "kinglet", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Classify texts: one result per argument or input line.
+    Classify(classify::Args),
+    /// Rerun the bundle's self-test vectors and print the largest deviation.
+    Verify(verify::Args),
+    /// Describe a bundle: kind, labels, precision, sizes.
+    Inspect(inspect::Args),
+}
+
+/// An error the CLI attaches its own exit code to.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Input given on the command line or in a file is unusable.
+    #[error("{0}")]
+    Input(String),
+    /// The self-test failed.
+    #[error("{0}")]
+    SelfTest(String),
+}
+
+/// Parses the command line, runs it and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Classify(args) => classify::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Inspect(args) => inspect::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kinglet: error: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+/// The documented exit code for an error.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    use crate::Error;
+    for cause in e.chain() {
+        if let Some(err) = cause.downcast_ref::<Error>() {
+            return match err {
+                Error::Io { .. } | Error::BadBundle { .. } | Error::Unsupported { .. } => 3,
+                Error::BadInput(_) | Error::Tokenizer(_) => 4,
+                Error::Inference(_) => 1,
+            };
+        }
+        if let Some(err) = cause.downcast_ref::<CliError>() {
+            return match err {
+                CliError::Input(_) => 4,
+                CliError::SelfTest(_) => 5,
+            };
+        }
+    }
+    1
+}

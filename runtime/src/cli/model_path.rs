@@ -1,0 +1,54 @@
+//! Which bundle to load when `--model` is not given.
+
+use std::path::PathBuf;
+
+/// `--model` argument shared by every subcommand that loads a bundle.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArg {
+    /// Bundle to load [default: $KINGLET_MODEL, else the shipped models/sentiment.kinglet].
+    #[arg(short, long, value_name = "M")]
+    pub model: Option<PathBuf>,
+}
+
+impl ModelArg {
+    /// The explicit path, or the default one.
+    pub fn path(&self) -> anyhow::Result<PathBuf> {
+        match &self.model {
+            Some(p) => Ok(p.clone()),
+            None => default_model_path().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no model given and no default found: pass --model M, set KINGLET_MODEL, or \
+                     put sentiment.kinglet in a models/ directory beside the kinglet binary"
+                )
+            }),
+        }
+    }
+}
+
+/// File name of the shipped default model.
+pub const DEFAULT_MODEL_FILE: &str = "sentiment.kinglet";
+
+/// `$KINGLET_MODEL`; else `models/sentiment.kinglet` beside the binary or one or two levels
+/// up (an installed tree, or `target/{debug,release}` in the repository); else the repository's
+/// `models/` as seen at build time (so `cargo run` works from any directory).
+pub fn default_model_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("KINGLET_MODEL") {
+        return Some(PathBuf::from(p));
+    }
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        let mut dir = exe.parent().map(|d| d.to_path_buf());
+        for _ in 0..3 {
+            let Some(d) = dir else { break };
+            candidates.push(d.join("models").join(DEFAULT_MODEL_FILE));
+            dir = d.parent().map(|p| p.to_path_buf());
+        }
+    }
+    candidates.push(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("models")
+            .join(DEFAULT_MODEL_FILE),
+    );
+    candidates.into_iter().find(|p| p.is_file())
+}

@@ -1,0 +1,24 @@
+//! # kinglet-runtime
+//!
+//! Owns everything that happens on the device: reading and checking a `.kinglet` bundle
+//! ([`bundle`]), tokenizing ([`tokenize`]), running the tract plan ([`engine`]) and turning its
+//! outputs into answers ([`classify`]). It depends on `kinglet-firmware` (the wire protocol) and
+//! must never depend on the exporter: nothing here parses ONNX or safetensors.
+
+pub mod bundle;
+pub mod classify;
+pub mod cli;
+pub mod engine;
+pub mod error;
+pub mod manifest;
+pub mod nnef_ext;
+pub mod tokenize;
+pub mod verify;
+
+pub use bundle::Bundle;
+pub use classify::{Classification, Classifier};
+pub use error::{Error, Result};
+pub use manifest::Manifest;
+
+/// Version of this crate, recorded in every bundle the exporter writes.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

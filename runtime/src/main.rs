@@ -1,0 +1,5 @@
+//! `kinglet`: see `kinglet --help`.
+
+fn main() -> std::process::ExitCode {
+    kinglet_runtime::cli::main()
+}

@@ -1,0 +1,68 @@
+//! The bundle manifest: what the model is, how to feed it and how to check it.
+//!
+//! Serialized as JSON in the bundle's `manifest` section. Fields are only ever added, with
+//! `#[serde(default)]`, so older bundles stay readable.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the runtime needs to know about a bundle besides the graph itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    /// Version of `kinglet-export` that wrote the bundle.
+    pub exporter_version: String,
+    /// Architecture the graph was built from, e.g. `BertForSequenceClassification`.
+    pub architecture: String,
+    /// Numeric precision of the stored weights: `f32`, `f16`, `int8`, `q4`.
+    pub precision: String,
+    /// Where the model came from (checkpoint directory name or ONNX file name).
+    #[serde(default)]
+    pub source: String,
+    /// Number of parameters (weights and biases) in the source model.
+    #[serde(default)]
+    pub parameter_count: u64,
+    /// What kind of model this is and its kind-specific metadata.
+    pub model: ModelKind,
+    /// Inputs with the exporter's outputs, rerun by `kinglet verify`.
+    pub self_test: SelfTest,
+}
+
+/// The kind of model, with the metadata that kind needs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ModelKind {
+    /// A text classifier: graph input `input_ids` `[1, S]` i64, output `logits` `[1, labels]`.
+    Classifier(ClassifierMeta),
+}
+
+/// Metadata of a text classifier.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClassifierMeta {
+    /// Label names in logit order (from the checkpoint's `id2label`).
+    pub labels: Vec<String>,
+    /// True for `problem_type = multi_label_classification`: scores are sigmoids, not a softmax.
+    #[serde(default)]
+    pub multi_label: bool,
+    /// Default truncation length in tokens, special tokens included.
+    pub max_tokens: usize,
+    /// Hard limit in tokens: the number of position embeddings the graph holds.
+    pub max_position_embeddings: usize,
+}
+
+/// Self-test vectors: inputs and the outputs the exporter computed for them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SelfTest {
+    /// Largest acceptable absolute deviation of any output value.
+    pub tolerance: f32,
+    /// The test cases.
+    pub cases: Vec<SelfTestCase>,
+}
+
+/// One self-test case.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SelfTestCase {
+    /// Text input, for classifiers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Expected raw outputs (logits for classifiers).
+    pub expected: Vec<f32>,
+}
