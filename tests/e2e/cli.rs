@@ -1,0 +1,86 @@
+//! Running the real `kinglet` and `kinglet-export` binaries.
+//!
+//! On a cross target the binaries are ARM executables: set `KINGLET_TEST_RUNNER` to the
+//! emulator command (e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu`) and they run through it.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn bin(name: &str) -> PathBuf {
+    // target/<profile>/deps/e2e-xxxx → target/<profile>/<name>
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "{} not built; run the tests with cargo test --workspace",
+        path.display()
+    );
+    path
+}
+
+fn command(name: &str) -> Command {
+    match std::env::var("KINGLET_TEST_RUNNER") {
+        Ok(runner) if !runner.trim().is_empty() => {
+            let mut parts = runner.split_whitespace();
+            let mut cmd = Command::new(parts.next().unwrap());
+            cmd.args(parts).arg(bin(name));
+            cmd
+        }
+        _ => Command::new(bin(name)),
+    }
+}
+
+/// `kinglet …`
+pub fn kinglet() -> Command {
+    command("kinglet")
+}
+
+/// `kinglet-export …`
+pub fn kinglet_export() -> Command {
+    command("kinglet-export")
+}
+
+/// Output of a finished command, with helpers for the assertions every error test makes.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs a command to completion.
+pub fn run(cmd: &mut Command) -> Run {
+    cmd.output().expect("spawn").into()
+}
+
+impl Run {
+    /// Asserts a clean failure: the given exit code, one line on stderr mentioning every
+    /// `needle`, no panic.
+    pub fn assert_clean_error(&self, code: i32, needles: &[&str]) {
+        assert_eq!(self.code, code, "exit code; stderr: {}", self.stderr);
+        assert!(!self.stderr.contains("panicked"), "panic: {}", self.stderr);
+        assert_eq!(
+            self.stderr.trim_end().lines().count(),
+            1,
+            "one-line error expected: {}",
+            self.stderr
+        );
+        for n in needles {
+            assert!(
+                self.stderr.contains(n),
+                "stderr should mention `{n}`: {}",
+                self.stderr
+            );
+        }
+    }
+}

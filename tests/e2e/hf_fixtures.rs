@@ -1,0 +1,110 @@
+//! Random-weight checkpoints with unusual shapes, exported natively, match Transformers.
+
+use crate::shared::hf_fixture;
+use kinglet_exporter::export::{export_hf_classifier, ExportOptions};
+use kinglet_runtime::tokenize::TextTokenizer;
+use kinglet_runtime::{Bundle, Classifier};
+
+fn check_fixture_matches_transformers(name: &str) {
+    let dir = hf_fixture(name);
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("reference.json")).unwrap()).unwrap();
+    let max_tokens = reference["max_tokens"].as_u64().unwrap() as usize;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join(format!("{name}.kinglet"));
+    export_hf_classifier(&dir, &out, &ExportOptions { max_tokens }).unwrap();
+    let bundle = Bundle::read(&out).unwrap();
+    let mut tokenizer = TextTokenizer::from_bytes(bundle.tokenizer.as_ref().unwrap()).unwrap();
+    let mut classifier = Classifier::from_bundle(&bundle).unwrap();
+    let rows = reference["rows"].as_array().unwrap();
+    assert!(rows.len() >= 8);
+    let mut max_dev = 0f32;
+    for row in rows {
+        let text = row["text"].as_str().unwrap();
+        let want_ids: Vec<i64> = row["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        let got = tokenizer.encode(text, max_tokens).unwrap();
+        assert_eq!(got.ids, want_ids, "{name}: token ids of {text:?}");
+        let want: Vec<f32> = row["logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let logits = classifier.classify(text, None).unwrap().logits;
+        let dev = kinglet_runtime::verify::max_deviation(&logits, &want);
+        assert!(
+            dev <= 1e-4,
+            "{name}: {text:?}: logits {logits:?} vs Transformers {want:?} (|Δ| {dev:e})"
+        );
+        max_dev = max_dev.max(dev);
+    }
+    eprintln!(
+        "{name}: {} rows, max |Δlogit| vs Transformers = {max_dev:.2e}",
+        rows.len()
+    );
+}
+
+#[test]
+fn bert_f32_with_tokenizer_json_matches_transformers() {
+    check_fixture_matches_transformers("bert-f32");
+}
+
+#[test]
+fn distilbert_bf16_multi_label_matches_transformers() {
+    check_fixture_matches_transformers("distilbert-bf16");
+}
+
+#[test]
+fn bert_sharded_f16_with_vocab_txt_only_matches_transformers() {
+    check_fixture_matches_transformers("bert-vocab-sharded-f16");
+}
+
+#[test]
+fn roberta_byte_level_bpe_matches_transformers() {
+    check_fixture_matches_transformers("roberta-f32");
+}
+
+#[test]
+fn multi_label_bundle_scores_with_sigmoid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("m.kinglet");
+    export_hf_classifier(
+        &hf_fixture("distilbert-bf16"),
+        &out,
+        &ExportOptions::default(),
+    )
+    .unwrap();
+    let mut c = Classifier::from_bundle(&Bundle::read(&out).unwrap()).unwrap();
+    assert!(c.meta.multi_label);
+    let r = c.classify("good", None).unwrap();
+    for (s, l) in r.scores.iter().zip(&r.logits) {
+        assert!((s - 1.0 / (1.0 + (-l).exp())).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn long_input_is_truncated_to_max_tokens_and_flagged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("b.kinglet");
+    export_hf_classifier(
+        &hf_fixture("bert-f32"),
+        &out,
+        &ExportOptions { max_tokens: 16 },
+    )
+    .unwrap();
+    let mut c = Classifier::from_bundle(&Bundle::read(&out).unwrap()).unwrap();
+    let long = "good ".repeat(100);
+    let r = c.classify(&long, None).unwrap();
+    assert!(r.truncated);
+    assert_eq!(r.tokens, 16);
+    let r = c.classify(&long, Some(40)).unwrap();
+    assert_eq!(r.tokens, 40);
+    let short = c.classify("good", None).unwrap();
+    assert!(!short.truncated);
+    assert_eq!(short.tokens, 3);
+}

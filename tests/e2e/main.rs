@@ -1,0 +1,11 @@
+//! End-to-end tests of kinglet: exporter, bundle, runtime and CLI together.
+//!
+//! All integration tests build into this one binary. Tests that need ../shared (real data and
+//! models) go through [`shared::shared_dir`], which skips with a notice when it is absent and
+//! fails when `KINGLET_REQUIRE_SHARED=1`.
+
+mod bad_input;
+mod cli;
+mod hf_fixtures;
+mod sentiment;
+mod shared;

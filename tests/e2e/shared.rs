@@ -1,0 +1,64 @@
+//! The one gate for tests that need ../shared, and other paths the tests use.
+
+use std::path::{Path, PathBuf};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// ../shared (or `$KINGLET_SHARED`) when present. When absent: `None` after printing a skip
+/// notice for `test`, or a panic when `KINGLET_REQUIRE_SHARED=1`.
+pub fn shared_dir(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("KINGLET_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("..").join("shared"));
+    if dir.join("README.md").is_file() {
+        return Some(dir);
+    }
+    if std::env::var("KINGLET_REQUIRE_SHARED").as_deref() == Ok("1") {
+        panic!(
+            "{test}: KINGLET_REQUIRE_SHARED=1 but {} is missing",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "note: skipping {test}: {} not found (set KINGLET_SHARED to point at it)",
+        dir.display()
+    );
+    None
+}
+
+/// Returns early from a test when ../shared is absent (see [`shared_dir`]).
+#[macro_export]
+macro_rules! require_shared {
+    ($name:expr) => {
+        match $crate::shared::shared_dir($name) {
+            Some(dir) => dir,
+            None => return,
+        }
+    };
+}
+
+/// The committed fixture checkpoints.
+pub fn hf_fixture(name: &str) -> PathBuf {
+    repo_root()
+        .join("tests")
+        .join("fixtures")
+        .join("hf")
+        .join(name)
+}
+
+/// The shipped default model.
+pub fn shipped_sentiment() -> PathBuf {
+    repo_root().join("models").join("sentiment.kinglet")
+}
+
+/// Copies a directory's files (not recursive) into `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
