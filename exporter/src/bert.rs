@@ -5,7 +5,7 @@
 //! names are spelled as in their checkpoints.
 
 use crate::error::{ExportError, Result};
-use crate::graph::{Activation, GraphBuilder, Linear};
+use crate::graph::{Activation, BuildOptions, GraphBuilder, Linear};
 use crate::weights::Weights;
 use serde::Deserialize;
 use tract_nnef::internal::*;
@@ -103,6 +103,7 @@ pub fn build(
     config: &Config,
     flavour: Flavour,
     num_labels: usize,
+    options: BuildOptions,
 ) -> Result<TypedModel> {
     if let Some(kind) = config
         .position_embedding_type
@@ -117,7 +118,7 @@ pub fn build(
     let h = config.hidden_size;
     let eps = config.layer_norm_eps as f32;
     let act = Activation::from_hf(&config.hidden_act)?;
-    let (mut g, ids) = GraphBuilder::new()?;
+    let (mut g, ids) = GraphBuilder::new(options)?;
 
     // Embeddings: word + position + token type 0 (single-sentence input), then LayerNorm.
     let word = w.get("embeddings.word_embeddings.weight", &[config.vocab_size, h])?;

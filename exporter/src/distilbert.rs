@@ -5,7 +5,7 @@
 
 use crate::bert::{layer_norm_params, linear};
 use crate::error::Result;
-use crate::graph::{Activation, GraphBuilder};
+use crate::graph::{Activation, BuildOptions, GraphBuilder};
 use crate::weights::Weights;
 use serde::Deserialize;
 use tract_nnef::internal::*;
@@ -32,11 +32,16 @@ fn default_act() -> String {
 }
 
 /// Builds the decluttered graph: `input_ids` `[1, S]` → `logits` `[1, num_labels]`.
-pub fn build(weights: Weights, config: &Config, num_labels: usize) -> Result<TypedModel> {
+pub fn build(
+    weights: Weights,
+    config: &Config,
+    num_labels: usize,
+    options: BuildOptions,
+) -> Result<TypedModel> {
     let w = weights.with_prefix("distilbert");
     let h = config.dim;
     let act = Activation::from_hf(&config.activation)?;
-    let (mut g, ids) = GraphBuilder::new()?;
+    let (mut g, ids) = GraphBuilder::new(options)?;
 
     let word = w.get("embeddings.word_embeddings.weight", &[config.vocab_size, h])?;
     let x = g.embedding("embeddings.word_embeddings", word, ids)?;

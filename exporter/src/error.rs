@@ -30,6 +30,9 @@ pub enum ExportError {
     /// The runtime failed on the freshly built bundle.
     #[error(transparent)]
     Runtime(#[from] kinglet_runtime::Error),
+    /// The quantized model loses more accuracy than allowed.
+    #[error("accuracy guard: {0}")]
+    QualityGate(String),
     /// The reloaded bundle does not reproduce the exporter's outputs.
     #[error("self-test failed: {0}")]
     SelfTest(String),

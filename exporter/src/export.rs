@@ -2,20 +2,23 @@
 
 use crate::checkpoint::Checkpoint;
 use crate::error::{ExportError, Result};
+use crate::graph::BuildOptions;
+use crate::quantize::Precision;
 use crate::weights::Weights;
 use crate::{bert, distilbert};
 use kinglet_runtime::bundle::Bundle;
-use kinglet_runtime::manifest::{ClassifierMeta, Manifest, ModelKind, SelfTest, SelfTestCase};
+use kinglet_runtime::dataset::read_labeled_tsv;
+use kinglet_runtime::engine::Engine;
+use kinglet_runtime::manifest::{
+    ClassifierMeta, Manifest, ModelKind, QuantizationReport, SelfTest, SelfTestCase,
+};
+use kinglet_runtime::verify::max_deviation;
 use kinglet_runtime::Classifier;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tract_nnef::prelude::*;
 
 /// Default truncation length, as in the training and reference scripts.
 pub const DEFAULT_MAX_TOKENS: usize = 128;
-
-/// Largest deviation `kinglet verify` accepts on f32 bundles (logit units). Kernels differ
-/// between CPUs only in summation order, which moves logits by well under this.
-pub const F32_SELF_TEST_TOLERANCE: f32 = 1e-3;
 
 /// Texts every classifier bundle is self-tested on: short, long (truncated), non-ASCII.
 pub const SELF_TEST_TEXTS: &[&str] = &[
@@ -36,12 +39,18 @@ pub const SELF_TEST_TEXTS: &[&str] = &[
 pub struct ExportOptions {
     /// Default truncation length stored in the bundle.
     pub max_tokens: usize,
+    /// Weight format of the bundle.
+    pub precision: Precision,
+    /// Labeled data to guard a quantized export's accuracy with.
+    pub check: Option<CheckOptions>,
 }
 
 impl Default for ExportOptions {
     fn default() -> Self {
         ExportOptions {
             max_tokens: DEFAULT_MAX_TOKENS,
+            precision: Precision::F32,
+            check: None,
         }
     }
 }
@@ -57,6 +66,8 @@ pub struct ExportReport {
     pub bundle_bytes: u64,
     /// Largest deviation between the in-memory graph and the reloaded bundle on the self-test.
     pub round_trip_deviation: f32,
+    /// Quantized versus float comparison (absent for f32).
+    pub quantization: Option<QuantizationReport>,
 }
 
 /// A classifier graph with what the manifest needs to describe it.
@@ -69,8 +80,8 @@ pub struct BuiltClassifier {
     pub labels: Vec<String>,
     /// Sigmoid scoring.
     pub multi_label: bool,
-    /// Positions the graph can take.
-    pub max_position_embeddings: usize,
+    /// Longest input the graph takes, in tokens.
+    pub max_tokens: usize,
     /// tokenizer.json bytes.
     pub tokenizer_json: Vec<u8>,
     /// Parameters in the checkpoint.
@@ -78,7 +89,12 @@ pub struct BuiltClassifier {
 }
 
 /// Reads a Hugging Face checkpoint directory and builds its graph.
-pub fn build_hf_classifier(dir: &Path) -> Result<BuiltClassifier> {
+/// `max_tokens` is capped to what the architecture's position table allows.
+pub fn build_hf_classifier(
+    dir: &Path,
+    precision: Precision,
+    max_tokens: usize,
+) -> Result<BuiltClassifier> {
     let ck = Checkpoint::open(dir)?;
     let architecture = ck.architecture()?.to_string();
     let supported = [
@@ -98,12 +114,17 @@ pub fn build_hf_classifier(dir: &Path) -> Result<BuiltClassifier> {
     let tokenizer_json = ck.tokenizer_json()?;
     let weights = Weights::open(dir)?;
     let parameter_count = weights.parameter_count();
-    let (model, max_position_embeddings) = match architecture.as_str() {
+    let (model, max_tokens) = match architecture.as_str() {
         "DistilBertForSequenceClassification" => {
             let config: distilbert::Config = ck.arch_config()?;
+            let max_tokens = max_tokens.min(config.max_position_embeddings);
+            let options = BuildOptions {
+                precision,
+                max_tokens,
+            };
             (
-                distilbert::build(weights, &config, labels.len())?,
-                config.max_position_embeddings,
+                distilbert::build(weights, &config, labels.len(), options)?,
+                max_tokens,
             )
         }
         arch => {
@@ -113,9 +134,14 @@ pub fn build_hf_classifier(dir: &Path) -> Result<BuiltClassifier> {
                 bert::Flavour::Bert
             };
             let config: bert::Config = ck.arch_config()?;
+            let max_tokens = max_tokens.min(bert::max_tokens(&config, flavour));
+            let options = BuildOptions {
+                precision,
+                max_tokens,
+            };
             (
-                bert::build(weights, &config, flavour, labels.len())?,
-                bert::max_tokens(&config, flavour),
+                bert::build(weights, &config, flavour, labels.len(), options)?,
+                max_tokens,
             )
         }
     };
@@ -124,7 +150,7 @@ pub fn build_hf_classifier(dir: &Path) -> Result<BuiltClassifier> {
         architecture,
         labels,
         multi_label,
-        max_position_embeddings,
+        max_tokens,
         tokenizer_json,
         parameter_count,
     })
@@ -137,18 +163,30 @@ pub fn graph_to_nnef(model: &TypedModel) -> Result<Vec<u8>> {
         .map_err(ExportError::graph)
 }
 
-/// Exports a Hugging Face classifier checkpoint to `out`, self-tested and reloaded.
+/// Largest self-test deviation `kinglet verify` accepts, in logit units. f32 kernels differ
+/// between CPUs only in summation order; quantized graphs also re-round activations, and a
+/// rounding that lands on the other side of .5 on another CPU moves a logit by more.
+pub fn self_test_tolerance(precision: Precision) -> f32 {
+    match precision {
+        Precision::F32 => 1e-3,
+        Precision::F16 | Precision::Int8 | Precision::Q4 => 5e-2,
+    }
+}
+
+/// Exports a Hugging Face classifier checkpoint to `out`: builds the graph at the requested
+/// precision, compares it with the float graph (on `--check` data when given, refusing past
+/// the allowed accuracy drop), self-tests the serialized form, writes atomically and reloads.
 pub fn export_hf_classifier(
     dir: &Path,
     out: &Path,
     options: &ExportOptions,
 ) -> Result<ExportReport> {
-    let built = build_hf_classifier(dir)?;
+    let built = build_hf_classifier(dir, options.precision, options.max_tokens)?;
     let meta = ClassifierMeta {
         labels: built.labels.clone(),
         multi_label: built.multi_label,
-        max_tokens: options.max_tokens.min(built.max_position_embeddings),
-        max_position_embeddings: built.max_position_embeddings,
+        max_tokens: built.max_tokens,
+        max_position_embeddings: built.max_tokens,
     };
     let source = dir
         .file_name()
@@ -159,45 +197,83 @@ pub fn export_hf_classifier(
         manifest: Manifest {
             exporter_version: kinglet_runtime::VERSION.to_string(),
             architecture: built.architecture.clone(),
-            precision: "f32".into(),
+            precision: options.precision.name().into(),
             source,
             parameter_count: built.parameter_count,
             model: ModelKind::Classifier(meta.clone()),
             self_test: SelfTest::default(),
+            quantization: None,
         },
         graph: graph_to_nnef(&built.model)?,
-        tokenizer: Some(built.tokenizer_json),
+        tokenizer: Some(built.tokenizer_json.clone()),
     };
+    let tokenizer_json = built.tokenizer_json.as_slice();
 
     // The expected outputs come from the graph as the runtime will load it (NNEF bytes), and
     // are checked against the in-memory graph so a lossy serialization cannot slip through.
     let mut reloaded = Classifier::from_bundle(&bundle)?;
     let mut in_memory = Classifier::with_engine(
-        meta,
-        bundle.tokenizer.as_deref().unwrap_or_default(),
-        kinglet_runtime::engine::Engine::from_typed(built.model)?,
+        meta.clone(),
+        tokenizer_json,
+        Engine::from_typed(built.model)?,
     )?;
     let mut cases = Vec::new();
     let mut round_trip_deviation = 0f32;
     for text in SELF_TEST_TEXTS {
         let expected = reloaded.classify(text, None)?.logits;
         let direct = in_memory.classify(text, None)?.logits;
-        round_trip_deviation =
-            round_trip_deviation.max(kinglet_runtime::verify::max_deviation(&expected, &direct));
+        round_trip_deviation = round_trip_deviation.max(max_deviation(&expected, &direct));
         cases.push(SelfTestCase {
             text: Some(text.to_string()),
             expected,
         });
     }
+    drop(in_memory);
     if round_trip_deviation > 1e-5 {
         return Err(ExportError::SelfTest(format!(
             "the serialized graph deviates from the built one by {round_trip_deviation:e}"
         )));
     }
     bundle.manifest.self_test = SelfTest {
-        tolerance: F32_SELF_TEST_TOLERANCE,
+        tolerance: self_test_tolerance(options.precision),
         cases,
     };
+
+    if options.precision != Precision::F32 {
+        let float = build_hf_classifier(dir, Precision::F32, options.max_tokens)?;
+        let mut float =
+            Classifier::with_engine(meta, tokenizer_json, Engine::from_typed(float.model)?)?;
+        let report = match &options.check {
+            Some(check) => compare_on_tsv(&mut float, &mut reloaded, check)?,
+            None => {
+                let texts: Vec<(String, Option<usize>)> = SELF_TEST_TEXTS
+                    .iter()
+                    .map(|t| (t.to_string(), None))
+                    .collect();
+                compare(&mut float, &mut reloaded, &texts, "self-test", &|| ())?
+            }
+        };
+        if let (Some(check), Some(f), Some(q)) = (
+            &options.check,
+            report.float_accuracy,
+            report.quantized_accuracy,
+        ) {
+            let drop_points = 100.0 * (f - q);
+            if drop_points > check.max_drop_points {
+                return Err(ExportError::QualityGate(format!(
+                    "{} accuracy drops {drop_points:.2} points on {} ({:.2} % float → {:.2} % {}), \
+                     more than --max-drop {}; nothing written",
+                    options.precision,
+                    check.tsv.display(),
+                    100.0 * f,
+                    100.0 * q,
+                    options.precision,
+                    check.max_drop_points
+                )));
+            }
+        }
+        bundle.manifest.quantization = Some(report);
+    }
 
     bundle.write(out).map_err(ExportError::io(out))?;
     let on_disk = Bundle::read(out)?;
@@ -215,5 +291,87 @@ pub fn export_hf_classifier(
         parameter_count: built.parameter_count,
         bundle_bytes,
         round_trip_deviation,
+        quantization: bundle.manifest.quantization,
+    })
+}
+
+/// Labeled data the quantized graph must hold its accuracy on.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// `text<TAB>label` file.
+    pub tsv: PathBuf,
+    /// Only the first this many rows.
+    pub rows: Option<usize>,
+    /// Largest allowed accuracy drop, in percentage points.
+    pub max_drop_points: f64,
+}
+
+fn compare_on_tsv(
+    float: &mut Classifier,
+    quantized: &mut Classifier,
+    check: &CheckOptions,
+) -> Result<QuantizationReport> {
+    let rows = read_labeled_tsv(&check.tsv, &float.meta.labels)?;
+    let n = check.rows.unwrap_or(usize::MAX).min(rows.len());
+    let texts: Vec<(String, Option<usize>)> = rows
+        .into_iter()
+        .take(n)
+        .map(|r| (r.text, Some(r.label)))
+        .collect();
+    let bar = indicatif::ProgressBar::new(n as u64);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("check [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let report = compare(
+        float,
+        quantized,
+        &texts,
+        &check.tsv.display().to_string(),
+        &|| bar.inc(1),
+    )?;
+    bar.finish_and_clear();
+    Ok(report)
+}
+
+/// Runs both graphs on `texts` (with optional true labels) and measures how far apart they are.
+fn compare(
+    float: &mut Classifier,
+    quantized: &mut Classifier,
+    texts: &[(String, Option<usize>)],
+    data: &str,
+    tick: &dyn Fn(),
+) -> Result<QuantizationReport> {
+    let (mut agree, mut float_right, mut quant_right, mut labeled) =
+        (0usize, 0usize, 0usize, 0usize);
+    let (mut max_delta, mut sum_delta, mut count) = (0f32, 0f64, 0usize);
+    for (text, label) in texts {
+        let f = float.classify(text, None)?;
+        let q = quantized.classify(text, None)?;
+        agree += (f.label_index == q.label_index) as usize;
+        if let Some(label) = label {
+            labeled += 1;
+            float_right += (f.label_index == *label) as usize;
+            quant_right += (q.label_index == *label) as usize;
+        }
+        for (a, b) in f.logits.iter().zip(&q.logits) {
+            let d = (a - b).abs();
+            max_delta = max_delta.max(d);
+            sum_delta += d as f64;
+            count += 1;
+        }
+        tick();
+    }
+    let rows = texts.len().max(1) as f64;
+    let accuracy = |right: usize| (labeled > 0).then(|| right as f64 / labeled as f64);
+    Ok(QuantizationReport {
+        data: data.to_string(),
+        rows: texts.len(),
+        float_accuracy: accuracy(float_right),
+        quantized_accuracy: accuracy(quant_right),
+        label_agreement: agree as f64 / rows,
+        max_abs_logit_delta: max_delta,
+        mean_abs_logit_delta: (sum_delta / count.max(1) as f64) as f32,
     })
 }

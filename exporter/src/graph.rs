@@ -6,10 +6,14 @@
 //! at the real length of each input, never padded.
 
 use crate::error::{ExportError, Result};
+use crate::quantize::{int8_per_row, q4_blocks, Precision};
+use kinglet_runtime::ops::quantize_rows::QuantizeRows;
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::array::{Gather, Slice};
 use tract_nnef::tract_core::ops::binary::TypedBinOp;
+use tract_nnef::tract_core::ops::cast::cast;
 use tract_nnef::tract_core::ops::einsum::EinSum;
+use tract_nnef::tract_core::ops::konst::Const;
 use tract_nnef::tract_core::ops::math;
 use tract_nnef::tract_core::ops::nn::{self, Reduce, Reducer, Softmax, SoftmaxKind};
 
@@ -49,6 +53,18 @@ pub struct GraphBuilder {
     pub model: TypedModel,
     /// Symbolic sequence length `S`.
     pub seq: TDim,
+    /// What to build.
+    pub options: BuildOptions,
+}
+
+/// Choices that shape the graph beyond the checkpoint itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// How weights are stored and matmuls computed.
+    pub precision: Precision,
+    /// Longest input the graph accepts, in tokens: only this many position embeddings are
+    /// kept, which bounds memory at run time and keeps the bundle small.
+    pub max_tokens: usize,
 }
 
 /// Weights of a linear layer as stored by PyTorch: `weight` `[out, in]`, `bias` `[out]`.
@@ -61,14 +77,18 @@ pub struct Linear {
 
 impl GraphBuilder {
     /// Starts a graph with the `input_ids` source; returns the builder and the ids as `[S]`.
-    pub fn new() -> Result<(GraphBuilder, OutletId)> {
+    pub fn new(options: BuildOptions) -> Result<(GraphBuilder, OutletId)> {
         let mut model = TypedModel::default();
         let seq: TDim = model.symbols.sym(SEQ_SYMBOL).into();
         let fact = i64::fact([1.to_dim(), seq.clone()]);
         let ids = model
             .add_source(INPUT_IDS, fact)
             .map_err(ExportError::graph)?;
-        let mut builder = GraphBuilder { model, seq };
+        let mut builder = GraphBuilder {
+            model,
+            seq,
+            options,
+        };
         let ids = builder.wire("input_ids.squeeze", AxisOp::Rm(0), &[ids])?;
         Ok((builder, ids))
     }
@@ -81,7 +101,8 @@ impl GraphBuilder {
         self.model
             .set_outlet_label(output, name.to_string())
             .map_err(ExportError::graph)?;
-        self.model.into_decluttered().map_err(ExportError::graph)
+        let model = self.model.into_decluttered().map_err(ExportError::graph)?;
+        crate::quantize::transform_graph(model, self.options.precision)
     }
 
     /// Adds a constant.
@@ -124,12 +145,58 @@ impl GraphBuilder {
 
     /// Rows of `table` (`[V, H]`) picked by `ids` (`[S]`): `[S, H]`.
     pub fn embedding(&mut self, name: &str, table: Tensor, ids: OutletId) -> Result<OutletId> {
-        let table = self.konst(name, table)?;
-        self.wire(&format!("{name}.gather"), Gather::new(0), &[table, ids])
+        match self.options.precision {
+            Precision::F32 | Precision::F16 => {
+                let table = self.konst(name, table)?;
+                self.wire(&format!("{name}.gather"), Gather::new(0), &[table, ids])
+            }
+            Precision::Int8 => {
+                let (q, scales) = int8_per_row(&table)?;
+                let q = self.konst(name, q)?;
+                let rows = self.wire(&format!("{name}.gather"), Gather::new(0), &[q, ids])?;
+                let scales = scales
+                    .into_shape(&[table.shape()[0], 1])
+                    .map_err(ExportError::graph)?;
+                let scales = self.konst(&format!("{name}.scale"), scales)?;
+                let row_scales = self.wire(
+                    &format!("{name}.gather_scale"),
+                    Gather::new(0),
+                    &[scales, ids],
+                )?;
+                self.dequantize(name, rows, row_scales)
+            }
+            Precision::Q4 => {
+                let (blocks, fact) = q4_blocks(&table)?;
+                let op = Const::new_with_exotic_fact(blocks.into_arc_tensor(), fact)
+                    .map_err(ExportError::graph)?;
+                let table = self.wire(name, op, &[])?;
+                let gather = Gather {
+                    axis: 0,
+                    output_type: Some(f32::datum_type()),
+                };
+                self.wire(&format!("{name}.gather"), gather, &[table, ids])
+            }
+        }
     }
 
-    /// The first `S` rows of a position table, starting at `offset`: `[S, H]`.
+    /// `q` (i8) as f32, times `scale` broadcast along the last axis.
+    fn dequantize(&mut self, name: &str, q: OutletId, scale: OutletId) -> Result<OutletId> {
+        let f = self.wire(&format!("{name}.to_f32"), cast(f32::datum_type()), &[q])?;
+        self.binary(&format!("{name}.dequantize"), math::mul(), f, scale)
+    }
+
+    /// The first `S` rows of a position table, starting at `offset`: `[S, H]`. Only the rows
+    /// up to `offset + max_tokens` are stored.
     pub fn positions(&mut self, name: &str, table: Tensor, offset: usize) -> Result<OutletId> {
+        let rows = offset + self.options.max_tokens;
+        if rows > table.shape()[0] {
+            return Err(ExportError::Unsupported(format!(
+                "{} tokens requested, the model has {} positions",
+                self.options.max_tokens,
+                table.shape()[0].saturating_sub(offset)
+            )));
+        }
+        let table = table.slice(0, 0, rows).map_err(ExportError::graph)?;
         let table = self.konst(name, table)?;
         let end = self.seq.clone() + offset as i64;
         self.wire(
@@ -140,10 +207,37 @@ impl GraphBuilder {
     }
 
     /// `x · Wᵀ + b` for `x` `[S, in]`.
+    /// With int8 precision: `x` is quantized per row at run time, multiplied as i8×i8→i32
+    /// against the per-channel int8 weights, and rescaled by both scales.
     pub fn linear(&mut self, name: &str, x: OutletId, linear: Linear) -> Result<OutletId> {
-        let w = self.konst(&format!("{name}.weight"), linear.weight)?;
-        let axes = "sk,nk->sn".parse().map_err(ExportError::graph)?;
-        let y = self.wire(name, EinSum::new(axes, f32::datum_type()), &[x, w])?;
+        let axes: AxesMapping = "sk,nk->sn".parse().map_err(ExportError::graph)?;
+        let y = if self.options.precision == Precision::Int8 {
+            let (wq, w_scale) = int8_per_row(&linear.weight)?;
+            let xq = self
+                .model
+                .wire_node(format!("{name}.quantize_input"), QuantizeRows, &[x])
+                .map_err(ExportError::graph)?;
+            let wq = self.konst(&format!("{name}.weight"), wq)?;
+            // Quantized einsum (A, B, bias, a0, a_scale, b0, b_scale, c0, c_scale) with zero
+            // points 0 and unit scales: a pure i8×i8→i32 product, which tract lowers to its
+            // integer matmul kernels; the f32 rescaling follows.
+            let zero_i8 = self.konst(&format!("{name}.zero_i8"), tensor0(0i8))?;
+            let zero_i32 = self.konst(&format!("{name}.zero_i32"), tensor0(0i32))?;
+            let one = self.konst(&format!("{name}.one"), tensor0(1f32))?;
+            let q_axes = "sk,nk,,,,,,,->sn".parse().map_err(ExportError::graph)?;
+            let op = EinSum::newq(q_axes, i32::datum_type(), i32::datum_type());
+            let inputs = [
+                xq[0], wq, zero_i32, zero_i8, one, zero_i8, one, zero_i32, one,
+            ];
+            let acc = self.wire(&format!("{name}.matmul_i8"), op, &inputs)?;
+            let acc = self.wire(&format!("{name}.to_f32"), cast(f32::datum_type()), &[acc])?;
+            let y = self.binary(&format!("{name}.input_scale"), math::mul(), acc, xq[1])?;
+            let w_scale = self.konst(&format!("{name}.weight_scale"), w_scale)?;
+            self.binary(name, math::mul(), y, w_scale)?
+        } else {
+            let w = self.konst(&format!("{name}.weight"), linear.weight)?;
+            self.wire(name, EinSum::new(axes, f32::datum_type()), &[x, w])?
+        };
         let b = self.konst(&format!("{name}.bias"), linear.bias)?;
         self.binary(&format!("{name}.add_bias"), math::add(), y, b)
     }

@@ -13,6 +13,7 @@ pub mod distilbert;
 pub mod error;
 pub mod export;
 pub mod graph;
+pub mod quantize;
 pub mod weights;
 
 pub use error::{ExportError, Result};

@@ -204,3 +204,106 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 fn read_u64(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{ClassifierMeta, ModelKind, SelfTest};
+
+    fn tiny() -> Bundle {
+        Bundle {
+            path: PathBuf::from("tiny.kinglet"),
+            manifest: Manifest {
+                exporter_version: "0.0.0".into(),
+                architecture: "Test".into(),
+                precision: "f32".into(),
+                source: String::new(),
+                parameter_count: 0,
+                model: ModelKind::Classifier(ClassifierMeta {
+                    labels: vec!["a".into(), "b".into()],
+                    multi_label: false,
+                    max_tokens: 8,
+                    max_position_embeddings: 8,
+                }),
+                self_test: SelfTest::default(),
+                quantization: None,
+            },
+            graph: b"graph-bytes".to_vec(),
+            tokenizer: Some(b"{}".to_vec()),
+        }
+    }
+
+    #[test]
+    fn header_layout_is_pinned() {
+        let bytes = tiny().to_bytes();
+        assert_eq!(&bytes[..8], b"KINGLET\0");
+        assert_eq!(&bytes[8..12], [1, 0, 3, 0], "version 1, three sections");
+        assert_eq!(
+            u64::from_le_bytes(bytes[12..20].try_into().unwrap()),
+            bytes.len() as u64
+        );
+        assert_eq!(&bytes[20..32], [0; 12]);
+        assert_eq!(&bytes[32..48], b"manifest\0\0\0\0\0\0\0\0");
+        assert_eq!(
+            u64::from_le_bytes(bytes[48..56].try_into().unwrap()),
+            32 + 3 * 32
+        );
+        let crc = u32::from_le_bytes(bytes[bytes.len() - 4..].try_into().unwrap());
+        assert_eq!(crc, crc32fast::hash(&bytes[..bytes.len() - 4]));
+    }
+
+    #[test]
+    fn round_trips_through_bytes() {
+        let b = tiny();
+        let back = Bundle::from_bytes(&b.to_bytes(), Path::new("x")).unwrap();
+        assert_eq!(back.manifest, b.manifest);
+        assert_eq!(back.graph, b.graph);
+        assert_eq!(back.tokenizer, b.tokenizer);
+    }
+
+    #[test]
+    fn refuses_every_truncation() {
+        let bytes = tiny().to_bytes();
+        for len in 0..bytes.len() {
+            assert!(
+                Bundle::from_bytes(&bytes[..len], Path::new("x")).is_err(),
+                "length {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_any_single_bit_flip() {
+        let bytes = tiny().to_bytes();
+        for at in 0..bytes.len() {
+            let mut spoiled = bytes.clone();
+            spoiled[at] ^= 1 << (at % 8);
+            assert!(
+                Bundle::from_bytes(&spoiled, Path::new("x")).is_err(),
+                "byte {at}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_newer_format_version_by_name() {
+        let mut bytes = tiny().to_bytes();
+        bytes[8] = 2;
+        let err = Bundle::from_bytes(&bytes, Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("format version 2"), "{err}");
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.kinglet");
+        tiny().write(&path).unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("t.kinglet")]);
+    }
+}

@@ -113,6 +113,17 @@ impl Classifier {
         })
     }
 
+    /// The engine, for inspection and profiling.
+    pub fn engine(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    /// Token ids of a text that fills `max_tokens` (the largest input the bundle accepts).
+    pub fn longest_input(&mut self) -> Result<Vec<i64>> {
+        let text = "kinglet ".repeat(self.meta.max_tokens * 2);
+        Ok(self.tokenizer.encode(&text, self.meta.max_tokens)?.ids)
+    }
+
     /// Runs the graph on token ids and returns the raw logits.
     pub fn logits(&mut self, ids: &[i64]) -> Result<Vec<f32>> {
         let input = Tensor::from_shape(&[1, ids.len()], ids).map_err(Error::inference)?;

@@ -27,7 +27,7 @@ impl Engine {
         Ok(Engine { state })
     }
 
-    /// Runs the graph on one input tensor and returns its first output flattened to f32.
+    /// Runs the graph on one input tensor and returns its first output flattened and cast to f32.
     pub fn run_f32(&mut self, input: Tensor) -> Result<Vec<f32>> {
         let outputs = self
             .state
@@ -36,10 +36,47 @@ impl Engine {
         let output = outputs
             .first()
             .ok_or_else(|| Error::Inference("graph has no output".into()))?;
+        let output = output.cast_to::<f32>().map_err(Error::inference)?;
         let view = output
             .to_plain_array_view::<f32>()
             .map_err(Error::inference)?;
         Ok(view.iter().copied().collect())
+    }
+
+    /// Names of the matrix-multiplication kernels tract picked for this CPU, with how many
+    /// matmuls use each (e.g. `avx2_mmm_i32_8x8`, `arm64simd_mmm_i32_8x8`).
+    pub fn matmul_kernels(&self) -> Vec<(String, usize)> {
+        use tract_nnef::tract_core::ops::matmul::optimized::OptMatMul;
+        let mut counts = std::collections::BTreeMap::<String, usize>::new();
+        for node in self.model().nodes() {
+            if let Some(op) = node.op_as::<OptMatMul>() {
+                for mmm in &op.mmm {
+                    *counts.entry(mmm.name().to_string()).or_default() += 1;
+                }
+            }
+        }
+        counts.into_iter().collect()
+    }
+
+    /// Runs once, timing every node; returns `(op name, total seconds, node count)` per
+    /// operator kind, slowest first.
+    pub fn profile(&mut self, input: Tensor) -> Result<Vec<(String, f64, usize)>> {
+        use std::collections::HashMap;
+        let mut times: HashMap<String, (f64, usize)> = HashMap::new();
+        self.state
+            .run_plan_with_eval(tvec!(input.into_tvalue()), |ctx, state, node, inputs| {
+                let started = std::time::Instant::now();
+                let out = tract_nnef::tract_core::plan::eval(ctx, state, node, inputs);
+                let entry = times.entry(node.op().name().to_string()).or_default();
+                entry.0 += started.elapsed().as_secs_f64();
+                entry.1 += 1;
+                out
+            })
+            .map_err(Error::inference)?;
+        let mut rows: Vec<(String, f64, usize)> =
+            times.into_iter().map(|(k, (t, n))| (k, t, n)).collect();
+        rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(rows)
     }
 
     /// The optimized model, for inspection.

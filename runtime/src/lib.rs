@@ -8,10 +8,13 @@
 pub mod bundle;
 pub mod classify;
 pub mod cli;
+pub mod dataset;
 pub mod engine;
 pub mod error;
 pub mod manifest;
+pub mod metrics;
 pub mod nnef_ext;
+pub mod ops;
 pub mod tokenize;
 pub mod verify;
 

@@ -24,6 +24,30 @@ pub struct Manifest {
     pub model: ModelKind,
     /// Inputs with the exporter's outputs, rerun by `kinglet verify`.
     pub self_test: SelfTest,
+    /// How the quantized graph compared with the float one at export (absent for f32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<QuantizationReport>,
+}
+
+/// The exporter's comparison of a quantized graph with the float graph it came from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct QuantizationReport {
+    /// What was compared: `self-test` texts, or the file given to `--check`.
+    pub data: String,
+    /// Rows compared.
+    pub rows: usize,
+    /// Accuracy of the float graph, when the rows were labeled.
+    #[serde(default)]
+    pub float_accuracy: Option<f64>,
+    /// Accuracy of the quantized graph, when the rows were labeled.
+    #[serde(default)]
+    pub quantized_accuracy: Option<f64>,
+    /// Fraction of rows where both graphs pick the same label.
+    pub label_agreement: f64,
+    /// Largest absolute logit difference.
+    pub max_abs_logit_delta: f32,
+    /// Mean absolute logit difference.
+    pub mean_abs_logit_delta: f32,
 }
 
 /// The kind of model, with the metadata that kind needs.
@@ -44,7 +68,8 @@ pub struct ClassifierMeta {
     pub multi_label: bool,
     /// Default truncation length in tokens, special tokens included.
     pub max_tokens: usize,
-    /// Hard limit in tokens: the number of position embeddings the graph holds.
+    /// Hard limit in tokens: the number of position embeddings the graph holds (the exporter
+    /// keeps only as many as the longest input it was asked to accept).
     pub max_position_embeddings: usize,
 }
 

@@ -21,5 +21,6 @@ fn registry() -> Registry {
     // Exact (erf) GELU, as in BERT's `hidden_act = "gelu"`. tract fuses the erf expansion into
     // one op when decluttering, and that op has no serializer of its own.
     registry.register_unit_element_wise("kinglet_gelu_exact", &GeluExact {});
+    crate::ops::quantize_rows::register(&mut registry);
     registry
 }

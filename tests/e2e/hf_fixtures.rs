@@ -12,7 +12,15 @@ fn check_fixture_matches_transformers(name: &str) {
     let max_tokens = reference["max_tokens"].as_u64().unwrap() as usize;
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join(format!("{name}.kinglet"));
-    export_hf_classifier(&dir, &out, &ExportOptions { max_tokens }).unwrap();
+    export_hf_classifier(
+        &dir,
+        &out,
+        &ExportOptions {
+            max_tokens,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let bundle = Bundle::read(&out).unwrap();
     let mut tokenizer = TextTokenizer::from_bytes(bundle.tokenizer.as_ref().unwrap()).unwrap();
     let mut classifier = Classifier::from_bundle(&bundle).unwrap();
@@ -94,7 +102,10 @@ fn long_input_is_truncated_to_max_tokens_and_flagged() {
     export_hf_classifier(
         &hf_fixture("bert-f32"),
         &out,
-        &ExportOptions { max_tokens: 16 },
+        &ExportOptions {
+            max_tokens: 16,
+            ..Default::default()
+        },
     )
     .unwrap();
     let mut c = Classifier::from_bundle(&Bundle::read(&out).unwrap()).unwrap();
@@ -102,8 +113,13 @@ fn long_input_is_truncated_to_max_tokens_and_flagged() {
     let r = c.classify(&long, None).unwrap();
     assert!(r.truncated);
     assert_eq!(r.tokens, 16);
-    let r = c.classify(&long, Some(40)).unwrap();
-    assert_eq!(r.tokens, 40);
+    let r = c.classify(&long, Some(10)).unwrap();
+    assert_eq!(r.tokens, 10);
+    assert!(
+        c.classify(&long, Some(17)).is_err(),
+        "the bundle holds 16 positions"
+    );
+
     let short = c.classify("good", None).unwrap();
     assert!(!short.truncated);
     assert_eq!(short.tokens, 3);

@@ -7,5 +7,6 @@
 mod bad_input;
 mod cli;
 mod hf_fixtures;
+mod quantized;
 mod sentiment;
 mod shared;

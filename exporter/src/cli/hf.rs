@@ -1,8 +1,10 @@
-//! `kinglet-export bert CKPT_DIR -o OUT.kinglet`
+//! `kinglet-export bert CKPT_DIR -o OUT.kinglet [--precision int8|f16|q4|f32] [--check DATA.tsv]`
 
 use super::Output;
-use crate::export::{export_hf_classifier, ExportOptions, DEFAULT_MAX_TOKENS};
-use anyhow::{bail, Context};
+use crate::export::{export_hf_classifier, CheckOptions, ExportOptions, DEFAULT_MAX_TOKENS};
+use crate::quantize::Precision;
+use anyhow::Context;
+use kinglet_runtime::manifest::QuantizationReport;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -12,29 +14,45 @@ pub struct Args {
     checkpoint: PathBuf,
     #[command(flatten)]
     output: Output,
-    /// Weight precision in the bundle.
-    #[arg(long, default_value = "f32", value_parser = ["f32", "f16", "int8", "q4"])]
+    /// Weight precision: int8 (per-channel int8 weights, int8 matmuls), f16, q4 (Q4_0
+    /// blocks) or f32.
+    #[arg(long, default_value = "int8", value_parser = ["int8", "f16", "q4", "f32"])]
     precision: String,
     /// Default truncation length in tokens (special tokens included).
     #[arg(long, default_value_t = DEFAULT_MAX_TOKENS)]
     max_tokens: usize,
+    /// Labeled rows (`text<TAB>label`) on which the quantized model must keep the float
+    /// model's accuracy; without it only the self-test texts are compared.
+    #[arg(long, value_name = "DATA.tsv")]
+    check: Option<PathBuf>,
+    /// Use only the first N rows of --check.
+    #[arg(long, value_name = "N", requires = "check")]
+    check_rows: Option<usize>,
+    /// Refuse to write the bundle when accuracy drops by more than this many points.
+    #[arg(long, value_name = "POINTS", default_value_t = 1.0, requires = "check")]
+    max_drop: f64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if args.precision != "f32" {
-        bail!(
-            "precision `{}` is not available yet; use --precision f32",
-            args.precision
-        );
-    }
     let started = std::time::Instant::now();
+    let precision: Precision = args.precision.parse()?;
+    let check = args.check.map(|tsv| CheckOptions {
+        tsv,
+        rows: args.check_rows,
+        max_drop_points: args.max_drop,
+    });
     let options = ExportOptions {
         max_tokens: args.max_tokens,
+        precision,
+        check,
     };
     let report = export_hf_classifier(&args.checkpoint, &args.output.output, &options)
         .with_context(|| format!("exporting {}", args.checkpoint.display()))?;
+    if let Some(q) = &report.quantization {
+        print_comparison(q, precision);
+    }
     println!(
-        "wrote {} ({}, {} parameters, {:.1} MiB, f32) in {:.1} s; self-test round trip max |Δ| = {:.2e}",
+        "wrote {} ({}, {} parameters, {:.1} MiB, {precision}) in {:.1} s; self-test round trip max |Δ| = {:.2e}",
         args.output.output.display(),
         report.architecture,
         report.parameter_count,
@@ -43,4 +61,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         report.round_trip_deviation,
     );
     Ok(())
+}
+
+fn print_comparison(q: &QuantizationReport, precision: Precision) {
+    println!("float vs {precision} on {} ({} rows)", q.data, q.rows);
+    if let (Some(f), Some(p)) = (q.float_accuracy, q.quantized_accuracy) {
+        println!(
+            "  accuracy        float {:.2} %   {precision} {:.2} %   drop {:+.2} points",
+            100.0 * f,
+            100.0 * p,
+            100.0 * (f - p)
+        );
+    }
+    println!("  label agreement {:.2} %", 100.0 * q.label_agreement);
+    println!(
+        "  |Δ logit|       max {:.4}   mean {:.4}",
+        q.max_abs_logit_delta, q.mean_abs_logit_delta
+    );
 }

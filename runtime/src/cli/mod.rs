@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod classify;
+mod eval;
 mod inspect;
 mod model_path;
 mod verify;
@@ -37,6 +38,8 @@ pub struct Cli {
 enum Command {
     /// Classify texts: one result per argument or input line.
     Classify(classify::Args),
+    /// Measure a classifier on labeled rows: accuracy, precision, recall, F1, confusion.
+    Eval(eval::Args),
     /// Rerun the bundle's self-test vectors and print the largest deviation.
     Verify(verify::Args),
     /// Describe a bundle: kind, labels, precision, sizes.
@@ -59,6 +62,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Classify(args) => classify::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
     };
@@ -90,4 +94,15 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
         }
     }
     1
+}
+
+/// A progress bar on standard error (hidden when it is not a terminal).
+pub fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    let style =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style.progress_chars("=> "));
+    bar.set_message(what.to_string());
+    bar
 }

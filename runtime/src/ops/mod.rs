@@ -1,0 +1,4 @@
+//! Operators kinglet adds to tract, each in its own file with its NNEF (de)serialization.
+//! Registered for both exporter and runtime by [`crate::nnef_ext`].
+
+pub mod quantize_rows;

@@ -1,0 +1,135 @@
+//! `kinglet_quantize_rows`: dynamic, symmetric, per-row int8 quantization of activations.
+//!
+//! For `x` of shape `[.., K]` it returns `q` (i8, same shape) and `scale` (f32, `[.., 1]`) with
+//! `scale = max|row| / 127` and `q = round(x / scale)`, so that `x ≈ q · scale` row by row.
+//! Feeding `q` to an i8×i8→i32 matmul against per-output-channel int8 weights lets tract run
+//! its integer kernels (x86 AVX2/VNNI, arm64 SMLAL/SDOT, armv7 NEON); one scale per token keeps
+//! an outlier token from crushing the resolution of all the others.
+
+use tract_nnef::internal::*;
+use tract_nnef::ser::invocation;
+
+/// Largest quantized magnitude; -128 is never produced, so the range is symmetric.
+pub const Q_MAX: f32 = 127.0;
+
+/// NNEF name of the operator.
+pub const NNEF_NAME: &str = "kinglet_quantize_rows";
+
+/// The operator. Stateless; one input, two outputs.
+#[derive(Debug, Clone, Default, Hash, PartialEq, Eq)]
+pub struct QuantizeRows;
+
+impl Op for QuantizeRows {
+    fn name(&self) -> StaticName {
+        "KingletQuantizeRows".into()
+    }
+
+    op_as_typed_op!();
+}
+
+/// Quantizes `xs` (rows of `k` values) into `qs` and one scale per row into `scales`.
+pub fn quantize_rows(xs: &[f32], k: usize, qs: &mut [i8], scales: &mut [f32]) {
+    for ((row, q), scale) in xs
+        .chunks_exact(k)
+        .zip(qs.chunks_exact_mut(k))
+        .zip(scales.iter_mut())
+    {
+        let max_abs = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+        *scale = if max_abs > 0.0 && max_abs.is_finite() {
+            max_abs / Q_MAX
+        } else {
+            1.0
+        };
+        let inv = 1.0 / *scale;
+        for (x, q) in row.iter().zip(q.iter_mut()) {
+            *q = (x * inv).round().clamp(-Q_MAX, Q_MAX) as i8;
+        }
+    }
+}
+
+impl EvalOp for QuantizeRows {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let shape: TVec<usize> = input.shape().into();
+        let k = *shape.last().context("quantize_rows needs rank ≥ 1")?;
+        let plain = input.try_as_plain_ram()?;
+        let xs = plain.as_slice::<f32>()?;
+        let rows = xs.len().checked_div(k).unwrap_or(0);
+        let mut scale_shape = shape.clone();
+        *scale_shape.last_mut().unwrap() = 1;
+        let mut q = Tensor::zero::<i8>(&shape)?;
+        let mut scales = Tensor::zero::<f32>(&scale_shape)?;
+        if rows > 0 {
+            let mut q_plain = q.try_as_plain_ram_mut()?;
+            let mut s_plain = scales.try_as_plain_ram_mut()?;
+            quantize_rows(
+                xs,
+                k,
+                q_plain.as_slice_mut::<i8>()?,
+                s_plain.as_slice_mut::<f32>()?,
+            );
+        }
+        Ok(tvec!(q.into_tvalue(), scales.into_tvalue()))
+    }
+}
+
+impl TypedOp for QuantizeRows {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        ensure!(
+            inputs[0].datum_type == f32::datum_type(),
+            "quantize_rows takes f32"
+        );
+        let shape = inputs[0].shape.to_tvec();
+        ensure!(!shape.is_empty(), "quantize_rows needs rank ≥ 1");
+        let mut scale_shape = shape.clone();
+        *scale_shape.last_mut().unwrap() = 1.to_dim();
+        Ok(tvec!(i8::fact(shape), f32::fact(scale_shape)))
+    }
+
+    as_op!();
+}
+
+fn ser(
+    ast: &mut IntoAst,
+    node: &TypedNode,
+    _op: &QuantizeRows,
+) -> TractResult<Option<Arc<RValue>>> {
+    let input = ast.mapping[&node.inputs[0]].clone();
+    Ok(Some(invocation(NNEF_NAME, &[input], &[])))
+}
+
+fn de(builder: &mut ModelBuilder, invocation: &ResolvedInvocation) -> TractResult<Value> {
+    let input = invocation.named_arg_as(builder, "input")?;
+    builder.wire(QuantizeRows, &[input])
+}
+
+/// Registers the operator's NNEF form.
+pub fn register(registry: &mut Registry) {
+    registry.register_dumper(ser);
+    registry.register_primitive(
+        NNEF_NAME,
+        &[TypeName::Scalar.tensor().named("input")],
+        &[
+            ("q", TypeName::Integer.tensor()),
+            ("scale", TypeName::Scalar.tensor()),
+        ],
+        de,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_scaled_to_their_own_max() {
+        let xs = [1.0, -0.5, 0.25, 0.0, 0.0, 0.0, 10.0, 20.0, -40.0];
+        let mut qs = [0i8; 9];
+        let mut scales = [0f32; 3];
+        quantize_rows(&xs, 3, &mut qs, &mut scales);
+        assert_eq!(qs, [127, -64, 32, 0, 0, 0, 32, 64, -127]);
+        assert_eq!(scales, [1.0 / 127.0, 1.0, 40.0 / 127.0]);
+    }
+}
