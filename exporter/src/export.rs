@@ -225,6 +225,7 @@ pub fn export_hf_classifier(
         round_trip_deviation = round_trip_deviation.max(max_deviation(&expected, &direct));
         cases.push(SelfTestCase {
             text: Some(text.to_string()),
+            window: None,
             expected,
         });
     }
@@ -370,8 +371,10 @@ fn compare(
         rows: texts.len(),
         float_accuracy: accuracy(float_right),
         quantized_accuracy: accuracy(quant_right),
-        label_agreement: agree as f64 / rows,
+        label_agreement: Some(agree as f64 / rows),
         max_abs_logit_delta: max_delta,
         mean_abs_logit_delta: (sum_delta / count.max(1) as f64) as f32,
+        float_mse: None,
+        quantized_mse: None,
     })
 }

@@ -12,7 +12,9 @@ pub mod cli;
 pub mod distilbert;
 pub mod error;
 pub mod export;
+pub mod forecast;
 pub mod graph;
+pub mod onnx;
 pub mod quantize;
 pub mod weights;
 

@@ -124,3 +124,133 @@ pub fn transform_graph(model: TypedModel, precision: Precision) -> Result<TypedM
         .map_err(ExportError::graph)?;
     model.into_decluttered().map_err(ExportError::graph)
 }
+
+/// Rewrites every top-level f32 matmul of an imported graph whose weight is a constant
+/// matrix into the int8 form the transformer builder uses: activations quantized per row at
+/// run time, weights per output channel, i8×i8→i32, then both scales. Matmuls whose contracted
+/// axis is not the activation's last (and those inside loops) stay f32.
+pub fn int8_matmul_weights(mut model: TypedModel) -> Result<TypedModel> {
+    use kinglet_runtime::ops::quantize_rows::QuantizeRows;
+    use tract_nnef::tract_core::ops::cast::cast;
+    use tract_nnef::tract_core::ops::einsum::EinSum;
+    use tract_nnef::tract_core::ops::math;
+
+    let candidates: Vec<usize> = model
+        .eval_order()
+        .map_err(ExportError::graph)?
+        .into_iter()
+        .filter(|&id| {
+            model
+                .node(id)
+                .op_as::<EinSum>()
+                .is_some_and(|op| op.q_params.is_none())
+        })
+        .collect();
+    for id in candidates {
+        let node = model.node(id).clone();
+        let op = node.op_as::<EinSum>().expect("filtered").clone();
+        let facts: Vec<TypedFact> = model
+            .node_input_facts(id)
+            .map_err(ExportError::graph)?
+            .into_iter()
+            .cloned()
+            .collect();
+        if node.inputs.len() != 2 || facts.iter().any(|f| f.datum_type != f32::datum_type()) {
+            continue;
+        }
+        let (w_slot, x_slot) = match (facts[0].konst.is_some(), facts[1].konst.is_some()) {
+            (false, true) => (1, 0),
+            (true, false) => (0, 1),
+            _ => continue,
+        };
+        let w = facts[w_slot].konst.clone().expect("const");
+        if w.rank() != 2 {
+            continue;
+        }
+        let chars = |io| op.axes.axes(io).map(|a| a.repr).collect::<Vec<char>>();
+        let (x_axes, w_axes, out_axes) = (
+            chars(InOut::In(x_slot)),
+            chars(InOut::In(w_slot)),
+            chars(InOut::Out(0)),
+        );
+        let Some(&k) = w_axes
+            .iter()
+            .find(|a| x_axes.contains(a) && !out_axes.contains(a))
+        else {
+            continue;
+        };
+        let Some(&n) = w_axes.iter().find(|&&a| a != k) else {
+            continue;
+        };
+        let mut expected_out = x_axes.clone();
+        if x_axes.last() != Some(&k) || x_axes.contains(&n) {
+            continue;
+        }
+        *expected_out.last_mut().expect("rank ≥ 1") = n;
+        if out_axes != expected_out {
+            continue;
+        }
+        let w_nk = if w_axes == [n, k] {
+            w.into_tensor()
+        } else {
+            (*w).clone()
+                .permute_axes(&[1, 0])
+                .map_err(ExportError::graph)?
+        };
+        let (wq, w_scale) = int8_per_row(&w_nk)?;
+        let name = &node.name;
+        let x: String = x_axes.iter().collect();
+        let out: String = out_axes.iter().collect();
+        let expr: AxesMapping = format!("{x},{n}{k},,,,,,,->{out}")
+            .parse()
+            .map_err(ExportError::graph)?;
+
+        let mut patch = TypedModelPatch::default();
+        let graph = |e| ExportError::graph(e);
+        let xin = patch
+            .tap_model(&model, node.inputs[x_slot])
+            .map_err(graph)?;
+        let xq = patch
+            .wire_node(format!("{name}.quantize_input"), QuantizeRows, &[xin])
+            .map_err(graph)?;
+        let wq = patch
+            .add_const(format!("{name}.weight_i8"), wq)
+            .map_err(graph)?;
+        let zero_i8 = patch
+            .add_const(format!("{name}.zero_i8"), tensor0(0i8))
+            .map_err(graph)?;
+        let zero_i32 = patch
+            .add_const(format!("{name}.zero_i32"), tensor0(0i32))
+            .map_err(graph)?;
+        let one = patch
+            .add_const(format!("{name}.one"), tensor0(1f32))
+            .map_err(graph)?;
+        let q = EinSum::newq(expr, i32::datum_type(), i32::datum_type());
+        let inputs = [
+            xq[0], wq, zero_i32, zero_i8, one, zero_i8, one, zero_i32, one,
+        ];
+        let acc = patch
+            .wire_node(format!("{name}.matmul_i8"), q, &inputs)
+            .map_err(graph)?;
+        let acc = patch
+            .wire_node(format!("{name}.to_f32"), cast(f32::datum_type()), &acc)
+            .map_err(graph)?;
+        let y = wire_with_rank_broadcast(
+            format!("{name}.input_scale"),
+            &mut patch,
+            math::mul(),
+            &[acc[0], xq[1]],
+        )
+        .map_err(graph)?;
+        let ws = patch
+            .add_const(format!("{name}.weight_scale"), w_scale)
+            .map_err(graph)?;
+        let y =
+            wire_with_rank_broadcast(name, &mut patch, math::mul(), &[y[0], ws]).map_err(graph)?;
+        patch
+            .shunt_outside(&model, OutletId::new(id, 0), y[0])
+            .map_err(graph)?;
+        patch.apply(&mut model).map_err(graph)?;
+    }
+    model.into_decluttered().map_err(ExportError::graph)
+}

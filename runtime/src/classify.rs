@@ -42,7 +42,9 @@ impl Classifier {
             path: bundle.path.clone(),
             reason: reason.to_string(),
         };
-        let ModelKind::Classifier(meta) = &bundle.manifest.model;
+        let ModelKind::Classifier(meta) = &bundle.manifest.model else {
+            return Err(unsupported("this bundle is a forecaster, not a classifier"));
+        };
         let tokenizer_json = bundle
             .tokenizer
             .as_ref()

@@ -11,12 +11,16 @@ pub mod cli;
 pub mod dataset;
 pub mod engine;
 pub mod error;
+pub mod forecast;
 pub mod manifest;
 pub mod metrics;
 pub mod nnef_ext;
 pub mod ops;
+pub mod plot;
+pub mod series;
 pub mod tokenize;
 pub mod verify;
+pub mod window;
 
 pub use bundle::Bundle;
 pub use classify::{Classification, Classifier};

@@ -42,12 +42,19 @@ pub struct QuantizationReport {
     /// Accuracy of the quantized graph, when the rows were labeled.
     #[serde(default)]
     pub quantized_accuracy: Option<f64>,
-    /// Fraction of rows where both graphs pick the same label.
-    pub label_agreement: f64,
-    /// Largest absolute logit difference.
+    /// Fraction of rows where both graphs pick the same label (classifiers).
+    #[serde(default)]
+    pub label_agreement: Option<f64>,
+    /// Largest absolute output difference (logits, or normalized forecast values).
     pub max_abs_logit_delta: f32,
-    /// Mean absolute logit difference.
+    /// Mean absolute output difference.
     pub mean_abs_logit_delta: f32,
+    /// Normalized MSE of the float graph on the check windows (forecasters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub float_mse: Option<f64>,
+    /// Normalized MSE of the quantized graph on the check windows (forecasters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantized_mse: Option<f64>,
 }
 
 /// The kind of model, with the metadata that kind needs.
@@ -56,6 +63,43 @@ pub struct QuantizationReport {
 pub enum ModelKind {
     /// A text classifier: graph input `input_ids` `[1, S]` i64, output `logits` `[1, labels]`.
     Classifier(ClassifierMeta),
+    /// A time-series forecaster: graph input `window` `[1, lookback, features]` (or
+    /// `[1, features, lookback]`) f32 in normalized units, output `[1, horizon, targets]` or
+    /// `[1, horizon]`.
+    Forecaster(ForecasterMeta),
+}
+
+/// Metadata of a forecaster.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ForecasterMeta {
+    /// Input columns, in the order the graph takes them.
+    pub columns: Vec<String>,
+    /// Columns the graph predicts, in output order (all columns, or one target).
+    pub targets: Vec<String>,
+    /// Rows of history the graph takes.
+    pub lookback: usize,
+    /// Rows it predicts.
+    pub horizon: usize,
+    /// Per input column: mean subtracted before the graph (real units).
+    pub mean: Vec<f32>,
+    /// Per input column: standard deviation divided by before the graph (real units).
+    pub std: Vec<f32>,
+    /// True when the graph takes `[1, features, lookback]` instead of `[1, lookback, features]`.
+    #[serde(default)]
+    pub channels_first: bool,
+    /// Time between rows in seconds, when known (continues a date column in forecasts).
+    #[serde(default)]
+    pub step_seconds: Option<i64>,
+}
+
+impl ForecasterMeta {
+    /// Index in `columns` of each target.
+    pub fn target_indices(&self) -> Vec<usize> {
+        self.targets
+            .iter()
+            .map(|t| self.columns.iter().position(|c| c == t).unwrap_or(0))
+            .collect()
+    }
 }
 
 /// Metadata of a text classifier.
@@ -88,6 +132,9 @@ pub struct SelfTestCase {
     /// Text input, for classifiers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// Window in real units, `lookback × columns` row-major, for forecasters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Vec<f32>>,
     /// Expected raw outputs (logits for classifiers).
     pub expected: Vec<f32>,
 }

@@ -3,6 +3,7 @@
 use crate::bundle::Bundle;
 use crate::classify::Classifier;
 use crate::error::{Error, Result};
+use crate::forecast::Forecaster;
 use crate::manifest::ModelKind;
 
 /// Outcome of a self-test run.
@@ -31,13 +32,25 @@ pub fn verify(bundle: &Bundle) -> Result<VerifyReport> {
         ModelKind::Classifier(_) => {
             let mut classifier = Classifier::from_bundle(bundle)?;
             for (i, case) in test.cases.iter().enumerate() {
-                let text = case.text.as_deref().ok_or_else(|| Error::BadBundle {
-                    path: bundle.path.clone(),
-                    reason: format!("self-test case {i} has no text"),
-                })?;
+                let text = case
+                    .text
+                    .as_deref()
+                    .ok_or_else(|| missing(bundle, i, "text"))?;
                 let got = classifier.classify(text, None)?;
                 max_abs_deviation =
                     max_abs_deviation.max(max_deviation(&got.logits, &case.expected));
+            }
+        }
+        ModelKind::Forecaster(_) => {
+            let mut forecaster = Forecaster::from_bundle(bundle)?;
+            for (i, case) in test.cases.iter().enumerate() {
+                let window = case
+                    .window
+                    .as_deref()
+                    .ok_or_else(|| missing(bundle, i, "window"))?;
+                let got = forecaster.forecast(window)?;
+                max_abs_deviation =
+                    max_abs_deviation.max(max_deviation(&got.normalized, &case.expected));
             }
         }
     }
@@ -46,6 +59,13 @@ pub fn verify(bundle: &Bundle) -> Result<VerifyReport> {
         max_abs_deviation,
         tolerance: test.tolerance,
     })
+}
+
+fn missing(bundle: &Bundle, case: usize, what: &str) -> Error {
+    Error::BadBundle {
+        path: bundle.path.clone(),
+        reason: format!("self-test case {case} has no {what}"),
+    }
 }
 
 /// Largest absolute element-wise difference; infinite when the lengths differ or a value is NaN.

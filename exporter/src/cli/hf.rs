@@ -73,7 +73,9 @@ fn print_comparison(q: &QuantizationReport, precision: Precision) {
             100.0 * (f - p)
         );
     }
-    println!("  label agreement {:.2} %", 100.0 * q.label_agreement);
+    if let Some(a) = q.label_agreement {
+        println!("  label agreement {:.2} %", 100.0 * a);
+    }
     println!(
         "  |Δ logit|       max {:.4}   mean {:.4}",
         q.max_abs_logit_delta, q.mean_abs_logit_delta

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod forecast;
 mod hf;
 
 /// Turn a trained model into a kinglet bundle.
@@ -23,6 +24,8 @@ enum Command {
     /// directory (config.json, model.safetensors, tokenizer.json or vocab.txt).
     #[command(alias = "hf")]
     Bert(hf::Args),
+    /// Export an ONNX time-series forecaster with its normalization.
+    Forecast(forecast::Args),
 }
 
 /// Parses the command line, runs it and maps the outcome to an exit code.
@@ -30,6 +33,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bert(args) => hf::run(args),
+        Command::Forecast(args) => forecast::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

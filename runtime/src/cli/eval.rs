@@ -1,10 +1,14 @@
-//! `kinglet eval --model M --tsv FILE [--json]`
+//! `kinglet eval --model M --tsv FILE [--json]` (classifiers)
+//! `kinglet eval --model M --csv FILE --rows A..B [--json]` (forecasters)
 
-use super::ModelArg;
+use super::{CliError, ModelArg};
 use crate::bundle::Bundle;
 use crate::classify::Classifier;
 use crate::dataset::read_labeled_tsv;
+use crate::forecast::Forecaster;
+use crate::manifest::ModelKind;
 use crate::metrics::ClassificationReport;
+use crate::series::read_csv;
 use anyhow::Context;
 use std::path::PathBuf;
 
@@ -12,9 +16,17 @@ use std::path::PathBuf;
 pub struct Args {
     #[command(flatten)]
     model: ModelArg,
-    /// Labeled rows `text<TAB>label` (label as index or name; a header line is allowed).
-    #[arg(long, value_name = "FILE")]
-    tsv: PathBuf,
+    /// Classifiers: labeled rows `text<TAB>label` (label as index or name; a header line is
+    /// allowed).
+    #[arg(long, value_name = "FILE", required_unless_present = "csv")]
+    tsv: Option<PathBuf>,
+    /// Forecasters: CSV with a header row holding the model's columns.
+    #[arg(long, value_name = "FILE", conflicts_with = "tsv")]
+    csv: Option<PathBuf>,
+    /// Forecasters: data rows `A..B` (0-based, header excluded); every window whose inputs and
+    /// targets lie inside is evaluated, stride 1 [default: all rows].
+    #[arg(long, value_name = "A..B", requires = "csv", value_parser = parse_rows)]
+    rows: Option<(usize, usize)>,
     /// Truncate inputs to this many tokens [default: the bundle's].
     #[arg(long, value_name = "N")]
     max_tokens: Option<usize>,
@@ -23,18 +35,55 @@ pub struct Args {
     json: bool,
 }
 
+/// Parses `A..B`.
+pub fn parse_rows(s: &str) -> Result<(usize, usize), String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("`{s}` is not A..B"))?;
+    let a: usize = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{a}` is not a row number"))?;
+    let b: usize = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{b}` is not a row number"))?;
+    if a >= b {
+        return Err(format!("empty range {a}..{b}"));
+    }
+    Ok((a, b))
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let bundle = Bundle::read(args.model.path()?)?;
+    match (&bundle.manifest.model, &args.tsv, &args.csv) {
+        (ModelKind::Forecaster(_), _, Some(csv)) => {
+            return eval_forecaster(&bundle, csv, args.rows, args.json)
+        }
+        (ModelKind::Forecaster(_), _, None) => {
+            return Err(CliError::Input(
+                "this model is a forecaster: give --csv FILE --rows A..B".into(),
+            )
+            .into())
+        }
+        (ModelKind::Classifier(_), None, _) => {
+            return Err(
+                CliError::Input("this model is a classifier: give --tsv FILE".into()).into(),
+            )
+        }
+        (ModelKind::Classifier(_), Some(_), _) => {}
+    }
+    let tsv = args.tsv.as_ref().expect("checked above");
     let mut classifier = Classifier::from_bundle(&bundle)?;
     let labels = classifier.meta.labels.clone();
-    let rows = read_labeled_tsv(&args.tsv, &labels)?;
+    let rows = read_labeled_tsv(tsv, &labels)?;
     let progress = super::progress_bar(rows.len() as u64, "eval");
     let started = std::time::Instant::now();
     let mut pairs = Vec::with_capacity(rows.len());
     for row in &rows {
         let r = classifier
             .classify(&row.text, args.max_tokens)
-            .with_context(|| format!("{} line {}", args.tsv.display(), row.line))?;
+            .with_context(|| format!("{} line {}", tsv.display(), row.line))?;
         pairs.push((row.label, r.label_index));
         progress.inc(1);
     }
@@ -81,6 +130,68 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for (name, row) in labels.iter().zip(&report.confusion) {
         let cells: Vec<String> = row.iter().map(|c| format!("{c:>7}")).collect();
         println!("{name:width$}  {}", cells.join(""));
+    }
+    Ok(())
+}
+
+fn eval_forecaster(
+    bundle: &Bundle,
+    csv: &std::path::Path,
+    rows: Option<(usize, usize)>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut forecaster = Forecaster::from_bundle(bundle)?;
+    let meta = forecaster.meta.clone();
+    let series = read_csv(csv, &meta.columns)?;
+    let (start, end) = rows.unwrap_or((0, series.rows()));
+    if end > series.rows() {
+        return Err(CliError::Input(format!(
+            "{} has {} data rows; --rows ends at {end}",
+            csv.display(),
+            series.rows()
+        ))
+        .into());
+    }
+    let windows = (end - start).saturating_sub(meta.lookback + meta.horizon - 1) as u64;
+    let progress = super::progress_bar(windows, "eval");
+    let started = std::time::Instant::now();
+    let errors = forecaster.evaluate(&series, start, end, &|| progress.inc(1))?;
+    progress.finish_and_clear();
+    let per_second = errors.windows as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    if json {
+        let raw: serde_json::Map<String, serde_json::Value> = meta
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(k, name)| {
+                (
+                    name.clone(),
+                    serde_json::json!({"mse_raw": errors.mse_raw[k], "mae_raw": errors.mae_raw[k]}),
+                )
+            })
+            .collect();
+        let v = serde_json::json!({
+            "windows": errors.windows,
+            "rows": [start, end],
+            "mse": errors.mse,
+            "mae": errors.mae,
+            "per_target": raw,
+            "windows_per_second": per_second,
+            "precision": bundle.manifest.precision,
+        });
+        println!("{v}");
+        return Ok(());
+    }
+    println!(
+        "{} windows (rows {start}..{end}, lookback {}, horizon {})  MSE {:.4}  MAE {:.4}  (normalized; {:.0} windows/s)",
+        errors.windows, meta.lookback, meta.horizon, errors.mse, errors.mae, per_second
+    );
+    println!("{:<12} {:>12} {:>12}", "target", "MSE (raw)", "MAE (raw)");
+    for (k, name) in meta.targets.iter().enumerate() {
+        println!(
+            "{name:<12} {:>12.4} {:>12.4}",
+            errors.mse_raw[k], errors.mae_raw[k]
+        );
     }
     Ok(())
 }

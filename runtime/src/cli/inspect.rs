@@ -1,8 +1,11 @@
-//! `kinglet inspect --model M [--json]`
+//! `kinglet inspect --model M [--json] [--profile]`
 
 use super::ModelArg;
 use crate::bundle::Bundle;
+use crate::classify::Classifier;
+use crate::forecast::Forecaster;
 use crate::manifest::ModelKind;
+use serde_json::json;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -12,29 +15,55 @@ pub struct Args {
     #[arg(long)]
     json: bool,
     /// Also load the graph for this CPU: list the matmul kernels tract picked and time each
-    /// operator kind on one input of the maximum length.
+    /// operator kind on one input of the maximum size.
     #[arg(long)]
     profile: bool,
 }
 
-/// Kernel names and per-operator timings of one run at the longest input.
+/// Kernel names and per-operator timings of one run at the largest input.
 struct Profile {
     kernels: Vec<(String, usize)>,
     ops: Vec<(String, f64, usize)>,
-    tokens: usize,
+    input: String,
 }
 
 fn profile(bundle: &Bundle) -> anyhow::Result<Profile> {
-    let mut classifier = crate::classify::Classifier::from_bundle(bundle)?;
-    let ids = classifier.longest_input()?;
-    classifier.logits(&ids)?; // warm-up
-    let input = tract_nnef::prelude::Tensor::from_shape(&[1, ids.len()], &ids)?;
-    let ops = classifier.engine().profile(input)?;
-    Ok(Profile {
-        kernels: classifier.engine().matmul_kernels(),
-        ops,
-        tokens: ids.len(),
-    })
+    use tract_nnef::prelude::Tensor;
+    match &bundle.manifest.model {
+        ModelKind::Classifier(_) => {
+            let mut classifier = Classifier::from_bundle(bundle)?;
+            let ids = classifier.longest_input()?;
+            classifier.logits(&ids)?; // warm-up
+            let input = Tensor::from_shape(&[1, ids.len()], &ids)?;
+            let ops = classifier.engine().profile(input)?;
+            let kernels = classifier.engine().matmul_kernels();
+            Ok(Profile {
+                kernels,
+                ops,
+                input: format!("{} tokens", ids.len()),
+            })
+        }
+        ModelKind::Forecaster(meta) => {
+            let mut forecaster = Forecaster::from_bundle(bundle)?;
+            let (l, f) = (meta.lookback, meta.columns.len());
+            let window = vec![0f32; l * f];
+            forecaster.run_normalized(&window)?; // warm-up
+            let shape = if meta.channels_first {
+                [1, f, l]
+            } else {
+                [1, l, f]
+            };
+            let ops = forecaster
+                .engine()
+                .profile(Tensor::from_shape(&shape, &window)?)?;
+            let kernels = forecaster.engine().matmul_kernels();
+            Ok(Profile {
+                kernels,
+                ops,
+                input: format!("{l} rows × {f} columns"),
+            })
+        }
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -42,89 +71,120 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let bundle = Bundle::read(&path)?;
     let file_bytes = std::fs::metadata(&path)?.len();
     let m = &bundle.manifest;
-    let ModelKind::Classifier(c) = &m.model;
     let profile = if args.profile {
         Some(profile(&bundle)?)
     } else {
         None
     };
-    if args.json {
-        let v = serde_json::json!({
-            "path": path,
-            "kind": "classifier",
-            "architecture": m.architecture,
-            "precision": m.precision,
-            "source": m.source,
-            "exporter_version": m.exporter_version,
-            "parameter_count": m.parameter_count,
-            "labels": c.labels,
-            "multi_label": c.multi_label,
-            "max_tokens": c.max_tokens,
-            "max_position_embeddings": c.max_position_embeddings,
-            "file_bytes": file_bytes,
-            "graph_bytes": bundle.graph.len(),
-            "tokenizer_bytes": bundle.tokenizer.as_ref().map_or(0, |t| t.len()),
-            "self_test_cases": m.self_test.cases.len(),
-            "quantization": m.quantization,
-        });
-        let mut v = v;
-        if let Some(p) = &profile {
-            v["matmul_kernels"] = serde_json::json!(p
-                .kernels
-                .iter()
-                .cloned()
-                .collect::<std::collections::BTreeMap<_, _>>());
-            v["profile_tokens"] = serde_json::json!(p.tokens);
-            v["profile"] = serde_json::json!(p
-                .ops
-                .iter()
-                .map(|(op, s, n)| serde_json::json!({"op": op, "ms": s * 1e3, "nodes": n}))
-                .collect::<Vec<_>>());
+    let mut v = json!({
+        "path": path,
+        "architecture": m.architecture,
+        "precision": m.precision,
+        "source": m.source,
+        "exporter_version": m.exporter_version,
+        "parameter_count": m.parameter_count,
+        "file_bytes": file_bytes,
+        "graph_bytes": bundle.graph.len(),
+        "tokenizer_bytes": bundle.tokenizer.as_ref().map_or(0, |t| t.len()),
+        "self_test_cases": m.self_test.cases.len(),
+        "quantization": m.quantization,
+    });
+    match &m.model {
+        ModelKind::Classifier(c) => {
+            v["kind"] = json!("classifier");
+            v["labels"] = json!(c.labels);
+            v["multi_label"] = json!(c.multi_label);
+            v["max_tokens"] = json!(c.max_tokens);
+            v["max_position_embeddings"] = json!(c.max_position_embeddings);
         }
+        ModelKind::Forecaster(f) => {
+            v["kind"] = json!("forecaster");
+            v["columns"] = json!(f.columns);
+            v["targets"] = json!(f.targets);
+            v["lookback"] = json!(f.lookback);
+            v["horizon"] = json!(f.horizon);
+            v["step_seconds"] = json!(f.step_seconds);
+        }
+    }
+    if let Some(p) = &profile {
+        v["matmul_kernels"] = json!(p
+            .kernels
+            .iter()
+            .cloned()
+            .collect::<std::collections::BTreeMap<_, _>>());
+        v["profile_input"] = json!(p.input);
+        v["profile"] = json!(p
+            .ops
+            .iter()
+            .map(|(op, s, n)| json!({"op": op, "ms": s * 1e3, "nodes": n}))
+            .collect::<Vec<_>>());
+    }
+    if args.json {
         println!("{v}");
-    } else {
-        println!("model         {}", path.display());
-        println!("kind          classifier ({})", m.architecture);
-        println!("precision     {}", m.precision);
-        println!("source        {}", m.source);
-        println!("parameters    {}", m.parameter_count);
-        println!("labels        {}", c.labels.join(", "));
-        println!(
-            "scores        {}",
-            if c.multi_label {
-                "sigmoid (multi-label)"
-            } else {
-                "softmax"
-            }
-        );
-        println!(
-            "max tokens    {} (positions: {})",
-            c.max_tokens, c.max_position_embeddings
-        );
-        println!("file          {file_bytes} bytes");
-        println!("  graph       {} bytes", bundle.graph.len());
-        println!(
-            "  tokenizer   {} bytes",
-            bundle.tokenizer.as_ref().map_or(0, |t| t.len())
-        );
-        println!("self-test     {} cases", m.self_test.cases.len());
-        println!("exporter      {}", m.exporter_version);
-        if let Some(q) = &m.quantization {
+        return Ok(());
+    }
+    println!("model         {}", path.display());
+    println!("architecture  {}", m.architecture);
+    println!("precision     {}", m.precision);
+    println!("source        {}", m.source);
+    println!("parameters    {}", m.parameter_count);
+    match &m.model {
+        ModelKind::Classifier(c) => {
+            println!("kind          classifier");
+            println!("labels        {}", c.labels.join(", "));
             println!(
-                "quantization  vs float on {} ({} rows): agreement {:.2} %, max |Δ logit| {:.4}",
-                q.data,
-                q.rows,
-                100.0 * q.label_agreement,
-                q.max_abs_logit_delta
+                "scores        {}",
+                if c.multi_label {
+                    "sigmoid (multi-label)"
+                } else {
+                    "softmax"
+                }
+            );
+            println!(
+                "max tokens    {} (positions: {})",
+                c.max_tokens, c.max_position_embeddings
             );
         }
-        if let Some(p) = &profile {
-            let kernels: Vec<String> = p.kernels.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
-            println!("matmul kernels {}", kernels.join(", "));
-            println!("profile at {} tokens:", p.tokens);
-            for (op, s, n) in p.ops.iter().take(12) {
-                println!("  {op:<24} {:>9.3} ms  ({n} nodes)", s * 1e3);
+        ModelKind::Forecaster(f) => {
+            println!("kind          forecaster");
+            println!("columns       {}", f.columns.join(", "));
+            println!("targets       {}", f.targets.join(", "));
+            println!(
+                "window        {} rows in → {} rows out",
+                f.lookback, f.horizon
+            );
+            if let Some(s) = f.step_seconds {
+                println!("step          {s} s");
             }
+        }
+    }
+    println!("file          {file_bytes} bytes");
+    println!("  graph       {} bytes", bundle.graph.len());
+    if let Some(t) = &bundle.tokenizer {
+        println!("  tokenizer   {} bytes", t.len());
+    }
+    println!("self-test     {} cases", m.self_test.cases.len());
+    println!("exporter      {}", m.exporter_version);
+    if let Some(q) = &m.quantization {
+        let agreement = q
+            .label_agreement
+            .map(|a| format!("agreement {:.2} %, ", 100.0 * a))
+            .unwrap_or_default();
+        let mse = match (q.float_mse, q.quantized_mse) {
+            (Some(f), Some(p)) => format!(", MSE {f:.4} → {p:.4}"),
+            _ => String::new(),
+        };
+        println!(
+            "quantization  vs float on {} ({} rows): {agreement}max |Δ| {:.4}{mse}",
+            q.data, q.rows, q.max_abs_logit_delta
+        );
+    }
+    if let Some(p) = &profile {
+        let kernels: Vec<String> = p.kernels.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+        println!("matmul kernels {}", kernels.join(", "));
+        println!("profile at {}:", p.input);
+        for (op, s, n) in p.ops.iter().take(12) {
+            println!("  {op:<28} {:>9.3} ms  ({n} nodes)", s * 1e3);
         }
     }
     Ok(())

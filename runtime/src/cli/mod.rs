@@ -17,10 +17,12 @@ use std::process::ExitCode;
 
 mod classify;
 mod eval;
+mod forecast;
 mod inspect;
 mod model_path;
 mod verify;
 
+pub use eval::parse_rows;
 pub use model_path::{default_model_path, ModelArg};
 
 const EXIT_CODES: &str = "Exit codes: 0 success, 1 other failure, 2 bad command line, \
@@ -38,7 +40,10 @@ pub struct Cli {
 enum Command {
     /// Classify texts: one result per argument or input line.
     Classify(classify::Args),
-    /// Measure a classifier on labeled rows: accuracy, precision, recall, F1, confusion.
+    /// Forecast the next rows of a series from a CSV file or a live stream.
+    Forecast(forecast::Args),
+    /// Measure a model on data: a classifier's accuracy, precision, recall, F1 and confusion
+    /// on labeled rows; a forecaster's MSE and MAE over sliding windows of a CSV.
     Eval(eval::Args),
     /// Rerun the bundle's self-test vectors and print the largest deviation.
     Verify(verify::Args),
@@ -63,6 +68,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Classify(args) => classify::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Forecast(args) => forecast::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
     };

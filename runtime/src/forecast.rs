@@ -1,0 +1,188 @@
+//! Forecasting: normalize a window of real values, run the graph, de-normalize the forecast.
+
+use crate::bundle::Bundle;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::manifest::{ForecasterMeta, ModelKind};
+use tract_nnef::prelude::*;
+
+/// A loaded forecaster, ready to answer.
+#[derive(Debug)]
+pub struct Forecaster {
+    /// Columns, targets, window sizes and normalization from the manifest.
+    pub meta: ForecasterMeta,
+    engine: Engine,
+    targets: Vec<usize>,
+}
+
+/// One forecast.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forecast {
+    /// `horizon × targets` values in real units, row-major.
+    pub values: Vec<f32>,
+    /// The same in normalized units (what the graph returned).
+    pub normalized: Vec<f32>,
+}
+
+impl Forecaster {
+    /// Builds a forecaster from a bundle, optimizing its graph for this CPU.
+    pub fn from_bundle(bundle: &Bundle) -> Result<Forecaster> {
+        let ModelKind::Forecaster(meta) = &bundle.manifest.model else {
+            return Err(Error::Unsupported {
+                path: bundle.path.clone(),
+                reason: "this bundle is not a forecaster".into(),
+            });
+        };
+        let engine = Engine::from_nnef_tar(&bundle.graph)?;
+        Ok(Forecaster {
+            targets: meta.target_indices(),
+            meta: meta.clone(),
+            engine,
+        })
+    }
+
+    /// Builds a forecaster around an already prepared engine.
+    pub fn with_engine(meta: ForecasterMeta, engine: Engine) -> Forecaster {
+        Forecaster {
+            targets: meta.target_indices(),
+            meta,
+            engine,
+        }
+    }
+
+    /// Forecasts from `window`: `lookback` rows × `columns` values in real units, oldest first.
+    pub fn forecast(&mut self, window: &[f32]) -> Result<Forecast> {
+        let (l, f) = (self.meta.lookback, self.meta.columns.len());
+        if window.len() != l * f {
+            return Err(Error::BadInput(format!(
+                "the window has {} values; this model takes {l} rows × {f} columns",
+                window.len()
+            )));
+        }
+        if let Some(i) = window.iter().position(|v| !v.is_finite()) {
+            return Err(Error::BadInput(format!(
+                "window row {}, column `{}` is {}: not a finite number",
+                i / f,
+                self.meta.columns[i % f],
+                window[i]
+            )));
+        }
+        let normalized: Vec<f32> = window
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v - self.meta.mean[i % f]) / self.meta.std[i % f])
+            .collect();
+        let normalized = self.run_normalized(&normalized)?;
+        let t = self.targets.len();
+        let values = normalized
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let c = self.targets[i % t];
+                v * self.meta.std[c] + self.meta.mean[c]
+            })
+            .collect();
+        Ok(Forecast { values, normalized })
+    }
+
+    /// Runs the graph on a normalized window (`lookback × columns`, row-major) and returns the
+    /// normalized forecast (`horizon × targets`).
+    pub fn run_normalized(&mut self, window: &[f32]) -> Result<Vec<f32>> {
+        let (l, f) = (self.meta.lookback, self.meta.columns.len());
+        let input = if self.meta.channels_first {
+            let mut t = vec![0f32; l * f];
+            for r in 0..l {
+                for c in 0..f {
+                    t[c * l + r] = window[r * f + c];
+                }
+            }
+            Tensor::from_shape(&[1, f, l], &t)
+        } else {
+            Tensor::from_shape(&[1, l, f], window)
+        }
+        .map_err(Error::inference)?;
+        let out = self.engine.run_f32(input)?;
+        let want = self.meta.horizon * self.targets.len();
+        if out.len() != want {
+            return Err(Error::Inference(format!(
+                "graph returned {} values, expected {want}",
+                out.len()
+            )));
+        }
+        Ok(out)
+    }
+
+    /// The engine, for inspection and profiling.
+    pub fn engine(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+}
+
+/// Errors of a forecast against the truth.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastErrors {
+    /// Windows evaluated.
+    pub windows: usize,
+    /// Mean squared error on normalized values, over all windows, steps and targets.
+    pub mse: f64,
+    /// Mean absolute error on normalized values.
+    pub mae: f64,
+    /// Per target column, in real units.
+    pub mse_raw: Vec<f64>,
+    /// Per target column, in real units.
+    pub mae_raw: Vec<f64>,
+}
+
+impl Forecaster {
+    /// Evaluates every window (stride 1) whose inputs and targets lie in rows `[start, end)`
+    /// of `series` (whose columns are the model's), calling `tick` after each.
+    pub fn evaluate(
+        &mut self,
+        series: &crate::series::Series,
+        start: usize,
+        end: usize,
+        tick: &dyn Fn(),
+    ) -> Result<ForecastErrors> {
+        let (l, h, f) = (
+            self.meta.lookback,
+            self.meta.horizon,
+            self.meta.columns.len(),
+        );
+        let end = end.min(series.rows());
+        if start + l + h > end {
+            return Err(Error::BadInput(format!(
+                "rows {start}..{end} hold no window of {l} + {h} rows"
+            )));
+        }
+        let t = self.targets.len();
+        let (mut se, mut ae) = (0f64, 0f64);
+        let (mut se_raw, mut ae_raw) = (vec![0f64; t], vec![0f64; t]);
+        let windows = end - start - l - h + 1;
+        for s in start..start + windows {
+            let forecast = self.forecast(series.slice_rows(s, s + l))?;
+            let truth = series.slice_rows(s + l, s + l + h);
+            for step in 0..h {
+                for (k, &c) in self.targets.iter().enumerate() {
+                    let raw = truth[step * f + c] as f64;
+                    let norm = (raw - self.meta.mean[c] as f64) / self.meta.std[c] as f64;
+                    let d = forecast.normalized[step * t + k] as f64 - norm;
+                    se += d * d;
+                    ae += d.abs();
+                    let d_raw = forecast.values[step * t + k] as f64 - raw;
+                    se_raw[k] += d_raw * d_raw;
+                    ae_raw[k] += d_raw.abs();
+                }
+            }
+            tick();
+        }
+        let n = (windows * h * t) as f64;
+        let per_col = (windows * h) as f64;
+        Ok(ForecastErrors {
+            windows,
+            mse: se / n,
+            mae: ae / n,
+            mse_raw: se_raw.iter().map(|v| v / per_col).collect(),
+            mae_raw: ae_raw.iter().map(|v| v / per_col).collect(),
+        })
+    }
+}
