@@ -42,14 +42,8 @@ pub fn load_forecaster(path: &Path, shape: ForecastShape) -> Result<TypedModel> 
     for node in model.nodes() {
         let name = node.op.name();
         if name.contains("Unimplemented") || name.contains("Unknown") {
-            let op = node
-                .op
-                .info()
-                .ok()
-                .and_then(|i| i.into_iter().next())
-                .unwrap_or_default();
             return Err(ExportError::Unsupported(format!(
-                "{}: operator `{}` (node `{}`) is not supported by tract {op}",
+                "{}: operator `{}` (node `{}`) is not supported by tract",
                 path.display(),
                 onnx_op_type(&node.op).unwrap_or(name.to_string()),
                 node.name

@@ -25,6 +25,7 @@ pub mod window;
 pub use bundle::Bundle;
 pub use classify::{Classification, Classifier};
 pub use error::{Error, Result};
+pub use forecast::Forecaster;
 pub use manifest::Manifest;
 
 /// Version of this crate, recorded in every bundle the exporter writes.

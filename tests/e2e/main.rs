@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod cli;
+mod forecast;
 mod hf_fixtures;
 mod quantized;
 mod sentiment;

@@ -1,0 +1,423 @@
+//! Forecasters: ETTh1 metrics, PyTorch reference outputs, CSV handling, plots, streaming.
+
+use crate::cli::{kinglet, kinglet_export, run, Run};
+use crate::require_shared;
+use crate::shared::repo_root;
+use kinglet_exporter::forecast::{export_onnx_forecaster, ForecastExportOptions, Normalization};
+use kinglet_exporter::quantize::Precision;
+use kinglet_runtime::{Bundle, Forecaster};
+use std::path::{Path, PathBuf};
+
+fn shipped(name: &str) -> PathBuf {
+    repo_root().join("models").join(name)
+}
+
+fn export(onnx: &Path, norm: &Path, channels_first: bool, out: &Path) {
+    let options = ForecastExportOptions {
+        norm: Normalization::from_norm_json(norm).unwrap(),
+        channels_first,
+        precision: Precision::F32,
+        step_seconds: Some(3600),
+        check: None,
+    };
+    export_onnx_forecaster(onnx, out, &options).unwrap();
+}
+
+/// Runs reference_io.json's normalized windows through a bundle; returns the max deviation.
+fn reference_deviation(bundle: &Path, reference: &Path) -> (usize, f32) {
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reference).unwrap()).unwrap();
+    let mut f = Forecaster::from_bundle(&Bundle::read(bundle).unwrap()).unwrap();
+    let flat = |v: &serde_json::Value| -> Vec<f32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|x| match x.as_array() {
+                Some(row) => row
+                    .iter()
+                    .map(|y| y.as_f64().unwrap() as f32)
+                    .collect::<Vec<_>>(),
+                None => vec![x.as_f64().unwrap() as f32],
+            })
+            .collect()
+    };
+    let inputs = reference["inputs"].as_array().unwrap();
+    let outputs = reference["outputs"].as_array().unwrap();
+    let mut max = 0f32;
+    for (input, output) in inputs.iter().zip(outputs) {
+        let got = f.run_normalized(&flat(input)).unwrap();
+        max = max.max(kinglet_runtime::verify::max_deviation(&got, &flat(output)));
+    }
+    (inputs.len(), max)
+}
+
+fn check_reference(name: &str, bundle: &Path, reference: &Path) {
+    let (n, dev) = reference_deviation(bundle, reference);
+    eprintln!("{name}: {n} reference windows, max |Δ| vs PyTorch {dev:.2e}");
+    assert!(n >= 6);
+    assert!(dev <= 1e-4, "{name}: max |Δ| {dev}");
+}
+
+#[test]
+fn dlinear_bundle_reproduces_pytorch_reference_outputs() {
+    let shared = require_shared!("dlinear_bundle_reproduces_pytorch_reference_outputs");
+    let r = shared.join("models/forecast/dlinear/reference_io.json");
+    check_reference("dlinear", &shipped("etth1-dlinear.kinglet"), &r);
+}
+
+#[test]
+fn lstm_bundle_reproduces_pytorch_reference_outputs() {
+    let shared = require_shared!("lstm_bundle_reproduces_pytorch_reference_outputs");
+    check_reference(
+        "lstm",
+        &shipped("etth1-lstm.kinglet"),
+        &shared.join("models/forecast/lstm/reference_io.json"),
+    );
+}
+
+#[test]
+fn gru_export_reproduces_pytorch_reference_outputs() {
+    let shared = require_shared!("gru_export_reproduces_pytorch_reference_outputs");
+    let dir = shared.join("models/forecast/gru");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("gru.kinglet");
+    export(&dir.join("model.onnx"), &dir.join("norm.json"), false, &out);
+    check_reference("gru", &out, &dir.join("reference_io.json"));
+}
+
+#[test]
+fn conv1d_tcn_and_mlp_fixtures_reproduce_pytorch_outputs() {
+    for (name, channels_first) in [("tcn", true), ("mlp", false)] {
+        let dir = repo_root().join("tests/fixtures/forecast").join(name);
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("m.kinglet");
+        export(
+            &dir.join("model.onnx"),
+            &dir.join("norm.json"),
+            channels_first,
+            &out,
+        );
+        check_reference(name, &out, &dir.join("reference_io.json"));
+    }
+}
+
+fn eval_json(bundle: &Path, csv: &Path, rows: &str) -> serde_json::Value {
+    let r = run(kinglet()
+        .arg("eval")
+        .arg("--json")
+        .arg("--model")
+        .arg(bundle)
+        .arg("--csv")
+        .arg(csv)
+        .args(["--rows", rows]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    serde_json::from_str(r.stdout.trim()).unwrap()
+}
+
+#[test]
+fn dlinear_eval_on_etth1_test_rows_matches_training_metrics() {
+    let shared = require_shared!("dlinear_eval_on_etth1_test_rows_matches_training_metrics");
+    let v = eval_json(
+        &shipped("etth1-dlinear.kinglet"),
+        &shared.join("data/etth1/ETTh1.csv"),
+        "11184..14400",
+    );
+    eprintln!("dlinear eval: {v}");
+    assert_eq!(v["windows"], 2785);
+    assert!((v["mse"].as_f64().unwrap() - 0.3712).abs() <= 5e-4, "{v}");
+    assert!((v["mae"].as_f64().unwrap() - 0.3930).abs() <= 5e-4, "{v}");
+    assert!(v["per_target"]["OT"]["mse_raw"].as_f64().unwrap() > 0.0);
+}
+
+// The recurrent models take a few hundred thousand scan steps: measured natively only.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn lstm_and_gru_eval_on_etth1_test_rows_match_training_metrics() {
+    let shared = require_shared!("lstm_and_gru_eval_on_etth1_test_rows_match_training_metrics");
+    let csv = shared.join("data/etth1/ETTh1.csv");
+    let v = eval_json(&shipped("etth1-lstm.kinglet"), &csv, "11424..14400");
+    eprintln!("lstm eval: {v}");
+    assert_eq!(v["windows"], 2857);
+    assert!((v["mse"].as_f64().unwrap() - 0.1335).abs() <= 5e-4, "{v}");
+    let dir = shared.join("models/forecast/gru");
+    let tmp = tempfile::tempdir().unwrap();
+    let gru = tmp.path().join("gru.kinglet");
+    export(&dir.join("model.onnx"), &dir.join("norm.json"), false, &gru);
+    let v = eval_json(&gru, &csv, "11424..14400");
+    eprintln!("gru eval: {v}");
+    assert_eq!(v["windows"], 2857);
+    assert!((v["mse"].as_f64().unwrap() - 0.1351).abs() <= 5e-4, "{v}");
+}
+
+/// A CSV of ETTh1-like rows (columns shuffled, an extra column) made from the LSTM's view.
+fn small_csv(rows: usize, spoil: impl Fn(usize, &mut Vec<String>)) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("series.csv");
+    let mut text = String::from("OT,date,HUFL,HULL,MUFL,MULL,LUFL,LULL,note\n");
+    for r in 0..rows {
+        let t = r as f32;
+        let mut cells: Vec<String> = vec![
+            format!("{:.3}", 20.0 + 5.0 * (t * 0.26).sin()),
+            format!("2018-03-{:02} {:02}:00:00", 1 + r / 24, r % 24),
+        ];
+        for c in 0..6 {
+            cells.push(format!("{:.3}", 3.0 + (t * 0.1 + c as f32).cos()));
+        }
+        cells.push("x".into());
+        spoil(r, &mut cells);
+        text.push_str(&cells.join(","));
+        text.push('\n');
+    }
+    std::fs::write(&path, text).unwrap();
+    (tmp, path)
+}
+
+fn forecast_csv(csv: &Path) -> Run {
+    run(kinglet()
+        .arg("forecast")
+        .arg("--model")
+        .arg(shipped("etth1-lstm.kinglet"))
+        .arg("--csv")
+        .arg(csv))
+}
+
+#[test]
+fn forecast_reads_columns_by_name_and_continues_the_dates() {
+    let (_t, csv) = small_csv(120, |_, _| ());
+    let r = run(kinglet()
+        .arg("forecast")
+        .arg("--json")
+        .arg("--model")
+        .arg(shipped("etth1-lstm.kinglet"))
+        .arg("--csv")
+        .arg(&csv));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(v["targets"], serde_json::json!(["OT"]));
+    assert_eq!(v["horizon"], 24);
+    // the last row is 2018-03-05 23:00 (row 119); the forecast starts an hour later
+    assert_eq!(v["times"][0], "2018-03-06 00:00:00");
+    assert_eq!(v["times"][23], "2018-03-06 23:00:00");
+    let first = v["forecast"][0][0].as_f64().unwrap();
+    assert!(
+        (0.0..60.0).contains(&first),
+        "OT forecast in real units: {first}"
+    );
+}
+
+#[test]
+fn forecast_names_a_missing_column() {
+    let (_t, csv) = small_csv(120, |_, _| ());
+    let text = std::fs::read_to_string(&csv)
+        .unwrap()
+        .replacen("LULL", "LULZ", 1);
+    std::fs::write(&csv, text).unwrap();
+    forecast_csv(&csv).assert_clean_error(4, &["column `LULL` not found"]);
+}
+
+#[test]
+fn forecast_names_row_and_column_of_a_non_numeric_cell() {
+    let (_t, csv) = small_csv(120, |r, cells| {
+        if r == 50 {
+            cells[3] = "n/a".into()
+        }
+    });
+    forecast_csv(&csv).assert_clean_error(4, &["line 52", "data row 50", "`HULL`", "n/a"]);
+}
+
+#[test]
+fn forecast_refuses_nan_and_infinity() {
+    for bad in ["NaN", "inf"] {
+        let (_t, csv) = small_csv(120, |r, cells| {
+            if r == 7 {
+                cells[0] = bad.into()
+            }
+        });
+        forecast_csv(&csv).assert_clean_error(4, &["data row 7", "`OT`", "not a finite number"]);
+    }
+}
+
+#[test]
+fn forecast_refuses_fewer_rows_than_the_lookback() {
+    let (_t, csv) = small_csv(95, |_, _| ());
+    forecast_csv(&csv).assert_clean_error(4, &["95 rows", "96"]);
+}
+
+#[test]
+fn plot_is_well_formed_svg_with_history_and_forecast() {
+    let (tmp, csv) = small_csv(120, |_, _| ());
+    let svg = tmp.path().join("plot.svg");
+    let r = run(kinglet()
+        .arg("forecast")
+        .arg("--model")
+        .arg(shipped("etth1-lstm.kinglet"))
+        .arg("--csv")
+        .arg(&csv)
+        .arg("--plot")
+        .arg(&svg));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&text).expect("well-formed XML");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let lines: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("polyline"))
+        .collect();
+    assert!(
+        lines.len() >= 2,
+        "history and forecast series: {} polylines",
+        lines.len()
+    );
+    let points = |n: &roxmltree::Node| {
+        n.attribute("points")
+            .unwrap_or("")
+            .split_whitespace()
+            .count()
+    };
+    assert!(
+        lines.iter().any(|l| points(l) == 96),
+        "a 96-point history line"
+    );
+    assert!(
+        lines.iter().any(|l| points(l) == 24),
+        "a 24-point forecast line"
+    );
+    let legend = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .any(|n| n.text().map(str::trim) == Some("OT"));
+    assert!(legend, "legend names the target");
+}
+
+#[test]
+fn follow_forecasts_every_n_rows_from_a_stream() {
+    use std::io::Write;
+    let (_t, csv) = small_csv(130, |_, _| ());
+    let mut child = kinglet()
+        .arg("forecast")
+        .arg("--json")
+        .arg("--follow")
+        .args(["--every", "10"])
+        .arg("--model")
+        .arg(shipped("etth1-lstm.kinglet"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&std::fs::read(&csv).unwrap())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // first forecast when the window fills (row 96), then after rows 106, 116, 126
+    let after: Vec<u64> = lines
+        .iter()
+        .map(|v| v["after_row"].as_u64().unwrap())
+        .collect();
+    assert_eq!(after, vec![96, 106, 116, 126]);
+    // the streamed forecast at row 96 equals the batch forecast on the first 96 rows
+    let (_t2, first96) = small_csv(96, |_, _| ());
+    let r = run(kinglet()
+        .arg("forecast")
+        .arg("--json")
+        .arg("--model")
+        .arg(shipped("etth1-lstm.kinglet"))
+        .arg("--csv")
+        .arg(&first96));
+    let batch: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(batch["forecast"], lines[0]["forecast"]);
+}
+
+#[test]
+fn export_names_an_operator_tract_lacks() {
+    let fixtures = repo_root().join("tests/fixtures/forecast");
+    let tmp = tempfile::tempdir().unwrap();
+    let norm = tmp.path().join("norm.json");
+    std::fs::write(
+        &norm,
+        r#"{"columns":["a","b"],"mean":[0,0],"std":[1,1],"target":"all","lookback":4,"horizon":2}"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("x.kinglet");
+    let r = run(kinglet_export()
+        .arg("forecast")
+        .arg(fixtures.join("unsupported-op.onnx"))
+        .arg("--norm")
+        .arg(&norm)
+        .arg("-o")
+        .arg(&out));
+    r.assert_clean_error(1, &["FancyTimeWarp", "not supported"]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn export_refuses_onnx_whose_shapes_do_not_fit() {
+    let dir = repo_root().join("tests/fixtures/forecast/mlp");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut norm: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("norm.json")).unwrap()).unwrap();
+    norm["horizon"] = serde_json::json!(24);
+    let norm_path = tmp.path().join("norm.json");
+    std::fs::write(&norm_path, norm.to_string()).unwrap();
+    let out = tmp.path().join("x.kinglet");
+    let r = run(kinglet_export()
+        .arg("forecast")
+        .arg(dir.join("model.onnx"))
+        .arg("--norm")
+        .arg(&norm_path)
+        .arg("-o")
+        .arg(&out));
+    r.assert_clean_error(1, &["output", "[1, 24"]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn export_fits_normalization_from_csv_rows() {
+    let shared = require_shared!("export_fits_normalization_from_csv_rows");
+    let dir = shared.join("models/forecast/lstm");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("fit.kinglet");
+    let r = run(kinglet_export()
+        .arg("forecast")
+        .arg(dir.join("model.onnx"))
+        .args([
+            "--columns",
+            "HUFL,HULL,MUFL,MULL,LUFL,LULL,OT",
+            "--target",
+            "OT",
+            "--lookback",
+            "96",
+            "--horizon",
+            "24",
+        ])
+        .arg("--fit")
+        .arg(shared.join("data/etth1/ETTh1.csv"))
+        .args(["--fit-rows", "0..8640"])
+        .arg("-o")
+        .arg(&out));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let fitted = match Bundle::read(&out).unwrap().manifest.model {
+        kinglet_runtime::manifest::ModelKind::Forecaster(m) => m,
+        _ => panic!("not a forecaster"),
+    };
+    let norm = Normalization::from_norm_json(&dir.join("norm.json")).unwrap();
+    for (a, b) in fitted
+        .mean
+        .iter()
+        .zip(&norm.mean)
+        .chain(fitted.std.iter().zip(&norm.std))
+    {
+        assert!(
+            (a - b).abs() <= 1e-4 * b.abs().max(1.0),
+            "fitted {a} vs norm.json {b}"
+        );
+    }
+}
