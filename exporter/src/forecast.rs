@@ -258,7 +258,7 @@ pub fn export_onnx_forecaster(
         tokenizer: None,
     };
     let mut reloaded = Forecaster::from_bundle(&bundle)?;
-    let mut in_memory = Forecaster::with_engine(meta.clone(), Engine::from_typed(model)?);
+    let mut in_memory = Forecaster::with_engine(meta.clone(), Engine::from_typed(model)?)?;
     let mut cases = Vec::new();
     let mut round_trip_deviation = 0f32;
     for window in self_test_windows(norm) {
@@ -281,7 +281,7 @@ pub fn export_onnx_forecaster(
     bundle.manifest.self_test = SelfTest { tolerance, cases };
 
     if options.precision != Precision::F32 {
-        let mut float = Forecaster::with_engine(meta, Engine::from_typed(float_model)?);
+        let mut float = Forecaster::with_engine(meta, Engine::from_typed(float_model)?)?;
         bundle.manifest.quantization = Some(compare(&mut float, &mut reloaded, options)?);
     }
 

@@ -74,6 +74,10 @@ pub fn load_forecaster(path: &Path, shape: ForecastShape) -> Result<TypedModel> 
     let model = model
         .with_input_fact(0, f32::fact(want).into())
         .and_then(|m| m.into_typed())
+        .map(|mut m| {
+            kinglet_runtime::engine::one_shot_scans(&mut m);
+            m
+        })
         .and_then(|m| m.into_decluttered())
         .map_err(|e| {
             bad(format!(

@@ -3,6 +3,20 @@
 use crate::error::{Error, Result};
 use tract_nnef::prelude::*;
 
+/// Makes every loop (`Scan`: LSTM, GRU …) start from its initial state on every run. tract
+/// otherwise carries a constant-seeded loop state from one run to the next (for streaming
+/// audio); a kinglet inference is one self-contained window, so the carry would make an
+/// answer depend on the previous request.
+pub fn one_shot_scans(model: &mut TypedModel) {
+    use tract_nnef::tract_core::ops::scan::Scan;
+    for node in model.nodes_mut() {
+        if let Some(scan) = node.op_as_mut::<Scan>() {
+            scan.reset_every_turn = true;
+            one_shot_scans(&mut scan.body);
+        }
+    }
+}
+
 /// An optimized, runnable graph with its reusable execution state.
 #[derive(Debug)]
 pub struct Engine {
@@ -20,7 +34,8 @@ impl Engine {
 
     /// Optimizes an in-memory decluttered model and prepares a plan (used by the exporter to
     /// run the graph it just built, exactly as the runtime will).
-    pub fn from_typed(model: TypedModel) -> Result<Engine> {
+    pub fn from_typed(mut model: TypedModel) -> Result<Engine> {
+        one_shot_scans(&mut model);
         let plan = model.into_optimized().map_err(Error::inference)?;
         let runnable = plan.into_runnable().map_err(Error::inference)?;
         let state = runnable.spawn().map_err(Error::inference)?;

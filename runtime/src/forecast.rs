@@ -34,20 +34,20 @@ impl Forecaster {
             });
         };
         let engine = Engine::from_nnef_tar(&bundle.graph)?;
-        Ok(Forecaster {
-            targets: meta.target_indices(),
-            meta: meta.clone(),
-            engine,
-        })
+        Forecaster::with_engine(meta.clone(), engine)
     }
 
-    /// Builds a forecaster around an already prepared engine.
-    pub fn with_engine(meta: ForecasterMeta, engine: Engine) -> Forecaster {
-        Forecaster {
+    /// Builds a forecaster around an already prepared engine, and runs it once so the plan's
+    /// buffers exist before the first real request.
+    pub fn with_engine(meta: ForecasterMeta, engine: Engine) -> Result<Forecaster> {
+        let mut f = Forecaster {
             targets: meta.target_indices(),
             meta,
             engine,
-        }
+        };
+        let zeros = vec![0f32; f.meta.lookback * f.meta.columns.len()];
+        f.run_normalized(&zeros)?;
+        Ok(f)
     }
 
     /// Forecasts from `window`: `lookback` rows × `columns` values in real units, oldest first.

@@ -18,6 +18,7 @@ pub mod nnef_ext;
 pub mod ops;
 pub mod plot;
 pub mod series;
+pub mod serve;
 pub mod tokenize;
 pub mod verify;
 pub mod window;

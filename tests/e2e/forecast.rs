@@ -421,3 +421,17 @@ fn export_fits_normalization_from_csv_rows() {
         );
     }
 }
+
+#[test]
+fn forecasting_twice_gives_identical_answers() {
+    let mut f =
+        Forecaster::from_bundle(&Bundle::read(shipped("etth1-lstm.kinglet")).unwrap()).unwrap();
+    let window: Vec<f32> = (0..96 * 7)
+        .map(|i| 5.0 + ((i as f32) * 0.37).sin())
+        .collect();
+    let a = f.forecast(&window).unwrap();
+    let b = f.forecast(&window).unwrap();
+    let c = f.forecast(&window).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(b, c);
+}

@@ -8,6 +8,8 @@ mod bad_input;
 mod cli;
 mod forecast;
 mod hf_fixtures;
+mod protocol;
 mod quantized;
 mod sentiment;
+mod serial;
 mod shared;

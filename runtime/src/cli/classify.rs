@@ -49,7 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_result(
+pub(super) fn write_result(
     out: &mut impl Write,
     text: &str,
     r: &Classification,

@@ -95,7 +95,7 @@ pub fn continue_times(
         .collect()
 }
 
-fn print_forecast(
+pub(super) fn print_forecast(
     out: &mut impl Write,
     targets: &[String],
     values: &[f32],

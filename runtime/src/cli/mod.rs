@@ -15,11 +15,13 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod call;
 mod classify;
 mod eval;
 mod forecast;
 mod inspect;
 mod model_path;
+mod serve;
 mod verify;
 
 pub use eval::parse_rows;
@@ -47,6 +49,10 @@ enum Command {
     Eval(eval::Args),
     /// Rerun the bundle's self-test vectors and print the largest deviation.
     Verify(verify::Args),
+    /// Serve the model over a serial port (or stdio) with kinglet's framed protocol.
+    Serve(serve::Args),
+    /// Call a device that runs `kinglet serve`.
+    Call(call::Args),
     /// Describe a bundle: kind, labels, precision, sizes.
     Inspect(inspect::Args),
 }
@@ -71,6 +77,8 @@ pub fn main() -> ExitCode {
         Command::Forecast(args) => forecast::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Call(args) => call::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

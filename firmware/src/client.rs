@@ -1,0 +1,123 @@
+//! Host side (`std`): send a request over any byte stream and wait for its answer.
+
+use crate::frame::{decode_response, encode_request, FeedResult, FrameAccumulator};
+use crate::wire::*;
+use std::io::{Read, Write};
+
+/// Why a call failed.
+#[derive(Debug)]
+pub enum ClientError {
+    /// The link failed.
+    Io(std::io::Error),
+    /// No answer with the request's id arrived in time.
+    Timeout,
+    /// The request does not fit in a frame.
+    TooLarge,
+    /// The link closed.
+    Closed,
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Io(e) => write!(f, "serial link: {e}"),
+            ClientError::Timeout => write!(f, "no answer from the device in time"),
+            ClientError::TooLarge => write!(
+                f,
+                "request too large for one frame ({MAX_FRAME_BYTES} bytes)"
+            ),
+            ClientError::Closed => write!(f, "the link closed"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// A blocking client over a byte stream whose reads time out (a serial port, a pty).
+pub struct Client<P: Read + Write> {
+    port: P,
+    next_id: u32,
+    acc: Box<FrameAccumulator<MAX_FRAME_BYTES>>,
+    pending: Vec<u8>,
+    out: Vec<u8>,
+    deadline: std::time::Duration,
+}
+
+impl<P: Read + Write> Client<P> {
+    /// A client on `port`, giving each call up to `deadline` to be answered.
+    pub fn new(port: P, deadline: std::time::Duration) -> Self {
+        Client {
+            port,
+            next_id: 1,
+            acc: Box::new(FrameAccumulator::new()),
+            pending: Vec::new(),
+            out: vec![0; MAX_FRAME_BYTES],
+            deadline,
+        }
+    }
+
+    /// Sends `request` and returns the answer carrying its id; answers to other ids (late
+    /// replies, id-0 notices) are skipped.
+    pub fn call(&mut self, request: &Request) -> Result<Response, ClientError> {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        let n = encode_request(id, request, &mut self.out).map_err(|_| ClientError::TooLarge)?;
+        self.port
+            .write_all(&self.out[..n])
+            .map_err(ClientError::Io)?;
+        self.port.flush().map_err(ClientError::Io)?;
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 512];
+        loop {
+            if let Some(response) = self.take_answer(id) {
+                return Ok(response);
+            }
+            if started.elapsed() > self.deadline {
+                return Err(ClientError::Timeout);
+            }
+            match self.port.read(&mut buf) {
+                Ok(0) => return Err(ClientError::Closed),
+                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return Err(ClientError::Io(e)),
+            }
+        }
+    }
+
+    fn take_answer(&mut self, id: u32) -> Option<Response> {
+        let pending = std::mem::take(&mut self.pending);
+        let mut input = pending.as_slice();
+        let mut found = None;
+        while found.is_none() {
+            match self.acc.feed(input) {
+                FeedResult::Consumed => {
+                    input = &[];
+                    break;
+                }
+                FeedResult::OverFull(rest)
+                | FeedResult::Corrupt {
+                    remaining: rest, ..
+                } => input = rest,
+                FeedResult::Frame { frame, remaining } => {
+                    if frame.id == id {
+                        found = decode_response(&frame).ok();
+                    }
+                    input = remaining;
+                }
+            }
+        }
+        self.pending = input.to_vec();
+        found
+    }
+
+    /// The underlying port.
+    pub fn port_mut(&mut self) -> &mut P {
+        &mut self.port
+    }
+}
