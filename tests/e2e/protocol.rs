@@ -49,7 +49,7 @@ impl InferenceEngine for Echo {
 }
 
 fn request_for(id: u32) -> Request {
-    if id % 2 == 0 {
+    if id.is_multiple_of(2) {
         Request::Ping {
             nonce: id.wrapping_mul(7),
         }
