@@ -363,3 +363,14 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod limit_tests {
+    use crate::wire::*;
+
+    #[test]
+    fn documented_limits_hold() {
+        assert_eq!(MAX_PAYLOAD_BYTES, 10_254);
+        assert_eq!(MAX_FRAME_BYTES, 10_296);
+    }
+}
