@@ -126,6 +126,11 @@ impl Classifier {
         Ok(self.tokenizer.encode(&text, self.meta.max_tokens)?.ids)
     }
 
+    /// Token ids of `text` as the model would see them (truncated to the bundle's limit).
+    pub fn token_ids(&mut self, text: &str) -> Result<Vec<i64>> {
+        Ok(self.tokenizer.encode(text, self.meta.max_tokens)?.ids)
+    }
+
     /// Runs the graph on token ids and returns the raw logits.
     pub fn logits(&mut self, ids: &[i64]) -> Result<Vec<f32>> {
         let input = Tensor::from_shape(&[1, ids.len()], ids).map_err(Error::inference)?;

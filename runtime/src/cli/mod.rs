@@ -15,6 +15,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod bench;
 mod call;
 mod classify;
 mod eval;
@@ -49,6 +50,8 @@ enum Command {
     Eval(eval::Args),
     /// Rerun the bundle's self-test vectors and print the largest deviation.
     Verify(verify::Args),
+    /// Time a model: latency percentiles, throughput, load time, peak memory.
+    Bench(bench::Args),
     /// Serve the model over a serial port (or stdio) with kinglet's framed protocol.
     Serve(serve::Args),
     /// Call a device that runs `kinglet serve`.
@@ -78,6 +81,7 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Call(args) => call::run(args),
     };
     match result {
