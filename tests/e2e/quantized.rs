@@ -14,18 +14,6 @@ fn sample_tsv() -> std::path::PathBuf {
     repo_root().join("tests/fixtures/sst2_dev_sample.tsv")
 }
 
-/// Rows of the full dev set to use: all natively, fewer under emulation.
-fn dev_rows() -> usize {
-    if let Ok(n) = std::env::var("KINGLET_PARITY_ROWS") {
-        return n.parse().expect("KINGLET_PARITY_ROWS is a number");
-    }
-    if cfg!(target_arch = "x86_64") {
-        usize::MAX
-    } else {
-        256
-    }
-}
-
 #[test]
 fn shipped_bundle_is_int8_and_under_24_mb() {
     let bundle = Bundle::read(shipped_sentiment()).unwrap();
@@ -98,7 +86,8 @@ fn int8_bundle_keeps_accuracy_and_agrees_with_float_on_sst2_dev() {
     .unwrap();
     let float_logits = reference["logits"].as_array().unwrap();
     let rows = read_labeled_tsv(&shared.join("data/sst2/dev.tsv"), &c.meta.labels).unwrap();
-    let n = dev_rows().min(rows.len());
+    // Under emulation the cross-architecture check is the x86 reference test above.
+    let n = crate::shared::rows_for(32).min(rows.len());
     let (mut right, mut agree) = (0usize, 0usize);
     for (row, float) in rows.iter().zip(float_logits).take(n) {
         let got = c.classify(&row.text, None).unwrap();
@@ -117,6 +106,8 @@ fn int8_bundle_keeps_accuracy_and_agrees_with_float_on_sst2_dev() {
     }
 }
 
+// f16 arithmetic is emulated (slowly) on CPUs without it, and under qemu: measured natively.
+#[cfg(target_arch = "x86_64")]
 #[test]
 fn f16_export_agrees_with_float_on_sst2_dev() {
     let shared = require_shared!("f16_export_agrees_with_float_on_sst2_dev");
@@ -133,13 +124,7 @@ fn f16_export_agrees_with_float_on_sst2_dev() {
     )
     .unwrap();
     let rows = read_labeled_tsv(&shared.join("data/sst2/dev.tsv"), &c.meta.labels).unwrap();
-    // f16 arithmetic is emulated on CPUs without it (and under qemu): fewer rows there.
-    let n = if cfg!(target_arch = "x86_64") {
-        dev_rows()
-    } else {
-        64
-    }
-    .min(rows.len());
+    let n = rows.len();
     let mut agree = 0usize;
     for (row, float) in rows
         .iter()
@@ -158,19 +143,28 @@ fn f16_export_agrees_with_float_on_sst2_dev() {
 #[test]
 fn eval_numbers_equal_those_recomputed_from_classify_json() {
     let model = shipped_sentiment();
+    // the whole 256-row sample natively, its first 40 rows under emulation
+    let tmp = tempfile::tempdir().unwrap();
+    let sample = tmp.path().join("sample.tsv");
+    let keep = crate::shared::rows_for(40).saturating_add(1);
+    let text = std::fs::read_to_string(sample_tsv()).unwrap();
+    std::fs::write(
+        &sample,
+        text.lines().take(keep).collect::<Vec<_>>().join("\n"),
+    )
+    .unwrap();
     let r = run(kinglet()
         .arg("eval")
         .arg("--json")
         .arg("--model")
         .arg(&model)
         .arg("--tsv")
-        .arg(sample_tsv()));
+        .arg(&sample));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let eval: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
 
     let labels = vec!["negative".to_string(), "positive".to_string()];
-    let rows = read_labeled_tsv(&sample_tsv(), &labels).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let rows = read_labeled_tsv(&sample, &labels).unwrap();
     let texts = tmp.path().join("texts.txt");
     std::fs::write(
         &texts,

@@ -6,18 +6,6 @@ use crate::shared::shipped_sentiment;
 use kinglet_exporter::export::{export_hf_classifier, ExportOptions};
 use kinglet_runtime::{Bundle, Classifier};
 
-/// Rows compared: every row natively; 256 under emulation unless `KINGLET_PARITY_ROWS` says.
-fn parity_rows() -> usize {
-    if let Ok(n) = std::env::var("KINGLET_PARITY_ROWS") {
-        return n.parse().expect("KINGLET_PARITY_ROWS is a number");
-    }
-    if cfg!(target_arch = "x86_64") {
-        usize::MAX
-    } else {
-        256
-    }
-}
-
 #[test]
 fn f32_export_agrees_with_pytorch_on_sst2_dev() {
     let shared = require_shared!("f32_export_agrees_with_pytorch_on_sst2_dev");
@@ -41,7 +29,8 @@ fn f32_export_agrees_with_pytorch_on_sst2_dev() {
     assert_eq!(rows.len(), 6735);
     assert_eq!(ref_logits.len(), rows.len());
 
-    let n = parity_rows().min(rows.len());
+    // every row natively; 200 under emulation (ARM CI)
+    let n = crate::shared::rows_for(200).min(rows.len());
     let (mut agree, mut max_dev, mut correct) = (0usize, 0f32, 0usize);
     let labels: Vec<usize> = dev
         .lines()

@@ -62,3 +62,16 @@ pub fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
+
+/// How many rows a data-heavy test uses: all of them natively, `emulated` under qemu (ARM
+/// CI), unless `KINGLET_PARITY_ROWS` says otherwise.
+pub fn rows_for(emulated: usize) -> usize {
+    if let Ok(n) = std::env::var("KINGLET_PARITY_ROWS") {
+        return n.parse().expect("KINGLET_PARITY_ROWS is a number");
+    }
+    if cfg!(target_arch = "x86_64") {
+        usize::MAX
+    } else {
+        emulated
+    }
+}
