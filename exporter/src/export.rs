@@ -164,12 +164,14 @@ pub fn graph_to_nnef(model: &TypedModel) -> Result<Vec<u8>> {
 }
 
 /// Largest self-test deviation `kinglet verify` accepts, in logit units. f32 kernels differ
-/// between CPUs only in summation order; quantized graphs also re-round activations, and a
-/// rounding that lands on the other side of .5 on another CPU moves a logit by more.
+/// between CPUs only in summation order. Quantized graphs also re-round activations at run
+/// time, and a value that lands on the other side of a rounding step on another CPU moves a
+/// logit further (0.085 measured between x86 and aarch64 on the int8 sentiment model); a
+/// broken kernel moves it by whole units.
 pub fn self_test_tolerance(precision: Precision) -> f32 {
     match precision {
         Precision::F32 => 1e-3,
-        Precision::F16 | Precision::Int8 | Precision::Q4 => 5e-2,
+        Precision::F16 | Precision::Int8 | Precision::Q4 => 0.25,
     }
 }
 

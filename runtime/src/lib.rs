@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod nnef_ext;
 pub mod ops;
 pub mod plot;
+pub mod serial;
 pub mod series;
 pub mod serve;
 pub mod tokenize;

@@ -37,7 +37,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let path = port.to_string_lossy().into_owned();
             let serial = open_port(&path, args.baud)?;
             let reader = serial
-                .try_clone_native()
+                .try_clone()
                 .with_context(|| format!("cannot share {path}"))?;
             eprintln!(
                 "kinglet: serving {} on {path} at {} baud",
@@ -71,9 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Opens a serial device in raw mode (8N1, no flow control) with a short read timeout.
-pub fn open_port(path: &str, baud: u32) -> anyhow::Result<serialport::TTYPort> {
-    serialport::new(path, baud)
-        .timeout(std::time::Duration::from_millis(200))
-        .open_native()
+pub fn open_port(path: &str, baud: u32) -> anyhow::Result<crate::serial::SerialPort> {
+    crate::serial::SerialPort::open(path, baud)
         .map_err(|e| super::CliError::Input(format!("cannot open serial port {path}: {e}")).into())
 }
