@@ -4,6 +4,13 @@ use crate::frame::{decode_response, encode_request, FeedResult, FrameAccumulator
 use crate::wire::*;
 use std::io::{Read, Write};
 
+/// True for the errors a polled serial read returns when nothing arrived in time: the caller
+/// should simply read again.
+pub fn no_data_yet(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{Interrupted, TimedOut, WouldBlock};
+    matches!(e.kind(), TimedOut | WouldBlock | Interrupted)
+}
+
 /// Why a call failed.
 #[derive(Debug)]
 pub enum ClientError {
@@ -78,13 +85,7 @@ impl<P: Read + Write> Client<P> {
             match self.port.read(&mut buf) {
                 Ok(0) => return Err(ClientError::Closed),
                 Ok(n) => self.pending.extend_from_slice(&buf[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::TimedOut
-                            | std::io::ErrorKind::WouldBlock
-                            | std::io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if no_data_yet(&e) => {}
                 Err(e) => return Err(ClientError::Io(e)),
             }
         }

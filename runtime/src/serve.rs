@@ -142,13 +142,7 @@ impl<R: Read, W: Write> Transport for IoTransport<R, W> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         loop {
             match self.reader.read(buf) {
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::TimedOut
-                            | std::io::ErrorKind::WouldBlock
-                            | std::io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if kinglet_firmware::client::no_data_yet(&e) => {}
                 other => return other,
             }
         }
