@@ -55,6 +55,29 @@ impl Default for ExportOptions {
     }
 }
 
+/// Runs the runtime's memory preflight on the written bundle (loading it exactly as `kinglet`
+/// will) and stores the result, with a default budget, in its manifest. Without kinglet's
+/// allocator in this program (a library caller) nothing can be measured and the manifest is
+/// left without a `memory` entry.
+pub(crate) fn record_memory(bundle: &mut Bundle, out: &Path) -> Result<()> {
+    use kinglet_runtime::memory::LoadOptions;
+    use kinglet_runtime::Model;
+    let loaded = Model::load(out, &LoadOptions::default())?;
+    let Some(m) = loaded.model.memory() else {
+        return Ok(());
+    };
+    const MIB: u64 = 1 << 20;
+    bundle.manifest.memory = Some(kinglet_runtime::manifest::MemoryManifest {
+        peak_bytes: m.peak_bytes,
+        margin_bytes: m.margin_bytes,
+        budget_bytes: (m.needs_bytes + m.needs_bytes / 4).div_ceil(MIB) * MIB,
+        measured_at: m.measured_at.clone(),
+        measured_on: format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
+    });
+    drop(loaded);
+    bundle.write(out).map_err(ExportError::io(out))
+}
+
 /// What the exporter did, for the report it prints.
 #[derive(Debug, Clone)]
 pub struct ExportReport {
@@ -205,6 +228,7 @@ pub fn export_hf_classifier(
             model: ModelKind::Classifier(meta.clone()),
             self_test: SelfTest::default(),
             quantization: None,
+            memory: None,
         },
         graph: graph_to_nnef(&built.model)?,
         tokenizer: Some(built.tokenizer_json.clone()),
@@ -288,6 +312,7 @@ pub fn export_hf_classifier(
             report.max_abs_deviation, report.tolerance
         )));
     }
+    record_memory(&mut bundle, out)?;
     let bundle_bytes = std::fs::metadata(out).map_err(ExportError::io(out))?.len();
     Ok(ExportReport {
         architecture: built.architecture,

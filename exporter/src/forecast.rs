@@ -253,6 +253,7 @@ pub fn export_onnx_forecaster(
             model: ModelKind::Forecaster(meta.clone()),
             self_test: SelfTest::default(),
             quantization: None,
+            memory: None,
         },
         graph: graph_to_nnef(&model)?,
         tokenizer: None,
@@ -294,6 +295,7 @@ pub fn export_onnx_forecaster(
             report.max_abs_deviation, report.tolerance
         )));
     }
+    crate::export::record_memory(&mut bundle, out)?;
     Ok(ExportReport {
         architecture: "onnx-forecaster".into(),
         parameter_count,

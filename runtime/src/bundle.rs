@@ -64,79 +64,18 @@ impl Bundle {
 
     /// Parses bundle bytes; `path` is only used to name the file in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Bundle> {
-        let bad = |reason: String| Error::BadBundle {
-            path: path.to_owned(),
-            reason,
-        };
-        if bytes.len() < 8 || &bytes[..8] != MAGIC {
-            return Err(bad("not a kinglet bundle (bad magic bytes)".into()));
-        }
-        if bytes.len() < HEADER_BYTES + TRAILER_BYTES {
-            return Err(bad(format!("truncated: only {} bytes", bytes.len())));
-        }
-        let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-        if version != FORMAT_VERSION {
-            return Err(bad(format!(
-                "format version {version} is not supported by this kinglet (reads version {FORMAT_VERSION}); \
-                 re-export the model or upgrade kinglet"
-            )));
-        }
-        let count = u16::from_le_bytes([bytes[10], bytes[11]]) as usize;
-        let declared_bytes = read_u64(bytes, 12);
-        if declared_bytes != bytes.len() as u64 {
-            return Err(bad(format!(
-                "truncated or padded: header says {declared_bytes} bytes, file has {}",
-                bytes.len()
-            )));
-        }
+        let layout = Layout::parse(bytes, bytes.len() as u64, path)?;
         let body_end = bytes.len() - TRAILER_BYTES;
         let stored_crc = u32::from_le_bytes(bytes[body_end..].try_into().expect("4 bytes"));
-        let actual_crc = crc32fast::hash(&bytes[..body_end]);
-        if stored_crc != actual_crc {
-            return Err(bad(format!(
-                "checksum mismatch (stored {stored_crc:08x}, computed {actual_crc:08x}): the file is corrupted"
-            )));
-        }
-        let table_end = HEADER_BYTES + count * ENTRY_BYTES;
-        if table_end > body_end {
-            return Err(bad(format!(
-                "section table of {count} entries overruns the file"
-            )));
-        }
-        let mut manifest = None;
-        let mut graph = None;
-        let mut tokenizer = None;
-        for i in 0..count {
-            let entry = &bytes[HEADER_BYTES + i * ENTRY_BYTES..][..ENTRY_BYTES];
-            let name_end = entry[..NAME_BYTES]
-                .iter()
-                .position(|&b| b == 0)
-                .unwrap_or(NAME_BYTES);
-            let name = std::str::from_utf8(&entry[..name_end])
-                .map_err(|_| bad(format!("section {i} has a non-ASCII name")))?;
-            let offset = read_u64(entry, NAME_BYTES);
-            let len = read_u64(entry, NAME_BYTES + 8);
-            let end = offset.checked_add(len).filter(|&e| e <= body_end as u64);
-            let Some(end) = end.filter(|_| offset >= table_end as u64) else {
-                return Err(bad(format!("section `{name}` lies outside the file")));
-            };
-            let body = bytes[offset as usize..end as usize].to_vec();
-            match name {
-                SECTION_MANIFEST => manifest = Some(body),
-                SECTION_GRAPH => graph = Some(body),
-                SECTION_TOKENIZER => tokenizer = Some(body),
-                _ => {} // unknown sections are skipped: newer exporters may add optional ones
-            }
-        }
-        let manifest = manifest.ok_or_else(|| bad("no `manifest` section".into()))?;
-        let manifest: Manifest = serde_json::from_slice(&manifest)
-            .map_err(|e| bad(format!("manifest is not valid: {e}")))?;
-        let graph = graph.ok_or_else(|| bad("no `graph` section".into()))?;
+        check_crc(stored_crc, crc32fast::hash(&bytes[..body_end]), path)?;
+        let section = |name: &str| layout.get(name).map(|r| bytes[r].to_vec());
+        let manifest = layout.manifest(section(SECTION_MANIFEST), path)?;
+        let graph = section(SECTION_GRAPH).ok_or_else(|| bad(path, "no `graph` section"))?;
         Ok(Bundle {
             path: path.to_owned(),
             manifest,
             graph,
-            tokenizer,
+            tokenizer: section(SECTION_TOKENIZER),
         })
     }
 
@@ -201,6 +140,197 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+fn bad(path: &Path, reason: impl Into<String>) -> Error {
+    Error::BadBundle {
+        path: path.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn check_crc(stored: u32, actual: u32, path: &Path) -> Result<()> {
+    if stored != actual {
+        return Err(bad(
+            path,
+            format!("checksum mismatch (stored {stored:08x}, computed {actual:08x}): the file is corrupted"),
+        ));
+    }
+    Ok(())
+}
+
+/// Where each section lies, read from a bundle's header and section table and checked
+/// against the file's length.
+struct Layout {
+    sections: Vec<(String, std::ops::Range<usize>)>,
+}
+
+impl Layout {
+    /// Parses the header and section table at the start of `head` (which holds at least the
+    /// table, or the whole file if shorter) of a file of `file_bytes` bytes.
+    fn parse(head: &[u8], file_bytes: u64, path: &Path) -> Result<Layout> {
+        if head.len() < 8 || &head[..8] != MAGIC {
+            return Err(bad(path, "not a kinglet bundle (bad magic bytes)"));
+        }
+        if head.len() < HEADER_BYTES + TRAILER_BYTES {
+            return Err(bad(path, format!("truncated: only {file_bytes} bytes")));
+        }
+        let version = u16::from_le_bytes([head[8], head[9]]);
+        if version != FORMAT_VERSION {
+            return Err(bad(
+                path,
+                format!(
+                    "format version {version} is not supported by this kinglet (reads version {FORMAT_VERSION}); \
+                     re-export the model or upgrade kinglet"
+                ),
+            ));
+        }
+        let count = u16::from_le_bytes([head[10], head[11]]) as usize;
+        let declared_bytes = read_u64(head, 12);
+        if declared_bytes != file_bytes {
+            return Err(bad(
+                path,
+                format!("truncated or padded: header says {declared_bytes} bytes, file has {file_bytes}"),
+            ));
+        }
+        let body_end = file_bytes - TRAILER_BYTES as u64;
+        let table_end = HEADER_BYTES + count * ENTRY_BYTES;
+        if table_end as u64 > body_end || table_end > head.len() {
+            return Err(bad(
+                path,
+                format!("section table of {count} entries overruns the file"),
+            ));
+        }
+        let mut sections = Vec::with_capacity(count);
+        for i in 0..count {
+            let entry = &head[HEADER_BYTES + i * ENTRY_BYTES..][..ENTRY_BYTES];
+            let name_end = entry[..NAME_BYTES]
+                .iter()
+                .position(|&b| b == 0)
+                .unwrap_or(NAME_BYTES);
+            let name = std::str::from_utf8(&entry[..name_end])
+                .map_err(|_| bad(path, format!("section {i} has a non-ASCII name")))?;
+            let offset = read_u64(entry, NAME_BYTES);
+            let len = read_u64(entry, NAME_BYTES + 8);
+            let end = offset.checked_add(len).filter(|&e| e <= body_end);
+            let Some(end) = end.filter(|_| offset >= table_end as u64) else {
+                return Err(bad(path, format!("section `{name}` lies outside the file")));
+            };
+            // unknown sections are kept but unused: newer exporters may add optional ones
+            sections.push((name.to_string(), offset as usize..end as usize));
+        }
+        Ok(Layout { sections })
+    }
+
+    fn get(&self, name: &str) -> Option<std::ops::Range<usize>> {
+        self.sections
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, r)| r.clone())
+    }
+
+    fn manifest(&self, body: Option<Vec<u8>>, path: &Path) -> Result<Manifest> {
+        let body = body.ok_or_else(|| bad(path, "no `manifest` section"))?;
+        serde_json::from_slice(&body).map_err(|e| bad(path, format!("manifest is not valid: {e}")))
+    }
+}
+
+/// A checked bundle file whose graph is left on disk until it is parsed, so loading never
+/// holds the graph's bytes in memory besides the tensors made from them.
+#[derive(Debug)]
+pub struct BundleFile {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The parsed manifest.
+    pub manifest: Manifest,
+    /// tokenizer.json bytes, for text models.
+    pub tokenizer: Option<Vec<u8>>,
+    /// Length of the whole file.
+    pub file_bytes: u64,
+    graph: std::ops::Range<usize>,
+}
+
+impl BundleFile {
+    /// Opens a bundle: checks magic, version, length and the checksum of every byte (read in
+    /// chunks), then reads the manifest and tokenizer.
+    pub fn open(path: impl AsRef<Path>) -> Result<BundleFile> {
+        use std::io::{Read, Seek, SeekFrom};
+        let path = path.as_ref();
+        let io = |source| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let file_bytes = file.metadata().map_err(io)?.len();
+        let mut head = vec![0u8; HEADER_BYTES.min(file_bytes as usize)];
+        file.read_exact(&mut head).map_err(io)?;
+        if head.len() == HEADER_BYTES && head.starts_with(MAGIC) {
+            // the section table follows the header; `Layout::parse` checks it fits the file
+            let count = u16::from_le_bytes([head[10], head[11]]) as usize;
+            let table_end = (HEADER_BYTES + count * ENTRY_BYTES).min(file_bytes as usize);
+            head.resize(table_end.max(HEADER_BYTES), 0);
+            file.read_exact(&mut head[HEADER_BYTES..]).map_err(io)?;
+        }
+        let layout = Layout::parse(&head, file_bytes, path)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        let body_end = file_bytes - TRAILER_BYTES as u64;
+        let mut hasher = crc32fast::Hasher::new();
+        let mut chunk = vec![0u8; 1 << 16];
+        let mut body = (&mut file).take(body_end);
+        loop {
+            let n = body.read(&mut chunk).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&chunk[..n]);
+        }
+        let mut trailer = [0u8; TRAILER_BYTES];
+        file.read_exact(&mut trailer).map_err(io)?;
+        check_crc(u32::from_le_bytes(trailer), hasher.finalize(), path)?;
+        let mut section = |name: &str| -> Result<Option<Vec<u8>>> {
+            let Some(range) = layout.get(name) else {
+                return Ok(None);
+            };
+            let mut body = vec![0u8; range.len()];
+            file.seek(SeekFrom::Start(range.start as u64)).map_err(io)?;
+            file.read_exact(&mut body).map_err(io)?;
+            Ok(Some(body))
+        };
+        let manifest = layout.manifest(section(SECTION_MANIFEST)?, path)?;
+        let tokenizer = section(SECTION_TOKENIZER)?;
+        let graph = layout
+            .get(SECTION_GRAPH)
+            .ok_or_else(|| bad(path, "no `graph` section"))?;
+        Ok(BundleFile {
+            path: path.to_owned(),
+            manifest,
+            tokenizer,
+            file_bytes,
+            graph,
+        })
+    }
+
+    /// Length of the graph section (the NNEF tar).
+    pub fn graph_bytes(&self) -> usize {
+        self.graph.len()
+    }
+
+    /// Parses the graph section straight from the file into a tract model.
+    pub fn read_graph(&self) -> Result<tract_nnef::prelude::TypedModel> {
+        use std::io::{Read, Seek, SeekFrom};
+        let io = |source| Error::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let mut file = std::fs::File::open(&self.path).map_err(io)?;
+        file.seek(SeekFrom::Start(self.graph.start as u64))
+            .map_err(io)?;
+        let mut reader = std::io::BufReader::new(file.take(self.graph.len() as u64));
+        use tract_nnef::prelude::Framework;
+        crate::nnef_ext::nnef()
+            .model_for_read(&mut reader)
+            .map_err(|e| Error::Inference(format!("cannot load graph: {e:#}")))
+    }
+}
+
 fn read_u64(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
 }
@@ -227,6 +357,7 @@ mod tests {
                 }),
                 self_test: SelfTest::default(),
                 quantization: None,
+                memory: None,
             },
             graph: b"graph-bytes".to_vec(),
             tokenizer: Some(b"{}".to_vec()),
@@ -259,6 +390,39 @@ mod tests {
         assert_eq!(back.manifest, b.manifest);
         assert_eq!(back.graph, b.graph);
         assert_eq!(back.tokenizer, b.tokenizer);
+    }
+
+    #[test]
+    fn opened_file_holds_the_same_sections_as_the_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.kinglet");
+        let b = tiny();
+        b.write(&path).unwrap();
+        let f = BundleFile::open(&path).unwrap();
+        assert_eq!(f.manifest, b.manifest);
+        assert_eq!(f.tokenizer, b.tokenizer);
+        assert_eq!(f.graph_bytes(), b.graph.len());
+        assert_eq!(f.file_bytes, b.to_bytes().len() as u64);
+    }
+
+    #[test]
+    fn opening_refuses_every_truncation_and_bit_flip_without_panicking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.kinglet");
+        let bytes = tiny().to_bytes();
+        for len in 0..bytes.len() {
+            std::fs::write(&path, &bytes[..len]).unwrap();
+            assert!(BundleFile::open(&path).is_err(), "length {len}");
+        }
+        for at in 0..bytes.len() {
+            let mut spoiled = bytes.clone();
+            spoiled[at] ^= 1 << (at % 8);
+            std::fs::write(&path, &spoiled).unwrap();
+            assert!(BundleFile::open(&path).is_err(), "byte {at}");
+        }
+        std::fs::write(&path, b"just some text that is not a bundle at all").unwrap();
+        let err = BundleFile::open(&path).unwrap_err().to_string();
+        assert!(err.contains("not a kinglet bundle"), "{err}");
     }
 
     #[test]

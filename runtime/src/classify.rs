@@ -4,8 +4,15 @@ use crate::bundle::Bundle;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::manifest::{ClassifierMeta, ModelKind};
+use crate::memory::{LoadMeter, LoadOptions, MemoryReport, Parts};
 use crate::tokenize::TextTokenizer;
+use std::path::Path;
 use tract_nnef::prelude::*;
+
+/// Longest text accepted, in bytes. Tokenizing happens before truncation, so the text's length
+/// (not only the token limit) bounds a request's memory; the preflight tokenizes a text this
+/// long. Real sentences are far shorter (SST-2's longest is under 300 bytes).
+pub const MAX_TEXT_BYTES: usize = 16 * 1024;
 
 /// A loaded text classifier, ready to answer.
 #[derive(Debug)]
@@ -14,6 +21,7 @@ pub struct Classifier {
     pub meta: ClassifierMeta,
     tokenizer: TextTokenizer,
     engine: Engine,
+    memory: Option<MemoryReport>,
 }
 
 /// The answer for one text.
@@ -36,6 +44,73 @@ pub struct Classification {
 }
 
 impl Classifier {
+    /// Loads a bundle file for serving: parses the graph straight from the file, optimizes it
+    /// for this CPU, runs the memory preflight at the largest input, refuses a model that
+    /// needs more than the budget, and reserves the arena every later inference runs in (see
+    /// [`crate::memory`]).
+    pub fn load(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Classifier> {
+        let meter = LoadMeter::start();
+        let file = crate::bundle::BundleFile::open(path)?;
+        Classifier::load_file(meter, file, options)
+    }
+
+    /// [`Classifier::load`] of an opened bundle file, measured from `meter`'s start.
+    pub(crate) fn load_file(
+        meter: LoadMeter,
+        file: crate::bundle::BundleFile,
+        options: &LoadOptions,
+    ) -> Result<Classifier> {
+        let unsupported = |reason: &str| Error::Unsupported {
+            path: file.path.clone(),
+            reason: reason.to_string(),
+        };
+        let ModelKind::Classifier(meta) = &file.manifest.model else {
+            return Err(unsupported("this bundle is a forecaster, not a classifier"));
+        };
+        let budget = options
+            .budget_bytes
+            .or(file.manifest.memory.as_ref().map(|m| m.budget_bytes));
+        let before = meter.held();
+        let tokenizer = TextTokenizer::from_bytes(
+            file.tokenizer
+                .as_deref()
+                .ok_or_else(|| unsupported("classifier bundle has no tokenizer"))?,
+        )?;
+        let tokenizer_bytes = meter.held().saturating_sub(before);
+        let meta = meta.clone();
+        let before = meter.held();
+        let model = file.read_graph()?;
+        let weights_bytes = crate::memory::constant_bytes(&model);
+        drop(file);
+        let engine = Engine::from_typed(model)?;
+        let parts = Parts {
+            tokenizer_bytes,
+            weights_bytes,
+            model_bytes: meter.held().saturating_sub(before),
+        };
+        let mut classifier = Classifier {
+            meta,
+            tokenizer,
+            engine,
+            memory: None,
+        };
+        // The largest input a request may ask for: --max-tokens can go up to the positions.
+        let longest = classifier.meta.max_position_embeddings;
+        let at = format!("{longest} tokens");
+        let report = meter.finish(parts, budget, at, || {
+            let text = classifier.longest_text();
+            classifier.classify(&text, Some(longest)).map(drop)
+        })?;
+        classifier.memory = report;
+        Ok(classifier)
+    }
+
+    /// What the model holds and needs, when it was loaded with [`Classifier::load`] under
+    /// kinglet's allocator.
+    pub fn memory(&self) -> Option<&MemoryReport> {
+        self.memory.as_ref()
+    }
+
     /// Builds a classifier from a bundle, optimizing its graph for this CPU.
     pub fn from_bundle(bundle: &Bundle) -> Result<Classifier> {
         let unsupported = |reason: &str| Error::Unsupported {
@@ -65,11 +140,32 @@ impl Classifier {
             meta,
             tokenizer,
             engine,
+            memory: None,
         })
     }
 
     /// Classifies one text, truncated to `max_tokens` (the bundle's default when `None`).
+    /// With a memory report (see [`Classifier::load`]) it runs inside the arena.
     pub fn classify(&mut self, text: &str, max_tokens: Option<usize>) -> Result<Classification> {
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(Error::BadInput(format!(
+                "text is {} bytes; the limit is {MAX_TEXT_BYTES} bytes",
+                text.len()
+            )));
+        }
+        let memory = self.memory.take();
+        let result = crate::memory::run_in_arena(memory.as_ref(), || {
+            self.classify_unscoped(text, max_tokens)
+        });
+        self.memory = memory;
+        result
+    }
+
+    fn classify_unscoped(
+        &mut self,
+        text: &str,
+        max_tokens: Option<usize>,
+    ) -> Result<Classification> {
         let max_tokens = max_tokens.unwrap_or(self.meta.max_tokens);
         if max_tokens < 2 || max_tokens > self.meta.max_position_embeddings {
             return Err(Error::BadInput(format!(
@@ -81,7 +177,7 @@ impl Classifier {
             return Err(Error::BadInput("empty text: nothing to classify".into()));
         }
         let tokens = self.tokenizer.encode(text, max_tokens)?;
-        let logits = self.logits(&tokens.ids)?;
+        let logits = self.logits_unscoped(&tokens.ids)?;
         let scores = if self.meta.multi_label {
             sigmoid(&logits)
         } else {
@@ -122,8 +218,14 @@ impl Classifier {
 
     /// Token ids of a text that fills `max_tokens` (the largest input the bundle accepts).
     pub fn longest_input(&mut self) -> Result<Vec<i64>> {
-        let text = "kinglet ".repeat(self.meta.max_tokens * 2);
+        let text = self.longest_text();
         Ok(self.tokenizer.encode(&text, self.meta.max_tokens)?.ids)
+    }
+
+    /// The largest text a request may carry ([`MAX_TEXT_BYTES`]), far past the token limit.
+    pub fn longest_text(&self) -> String {
+        let word = "kinglet ";
+        word.repeat(MAX_TEXT_BYTES / word.len())
     }
 
     /// Token ids of `text` as the model would see them (truncated to the bundle's limit).
@@ -131,8 +233,15 @@ impl Classifier {
         Ok(self.tokenizer.encode(text, self.meta.max_tokens)?.ids)
     }
 
-    /// Runs the graph on token ids and returns the raw logits.
+    /// Runs the graph on token ids and returns the raw logits (inside the arena, if any).
     pub fn logits(&mut self, ids: &[i64]) -> Result<Vec<f32>> {
+        let memory = self.memory.take();
+        let result = crate::memory::run_in_arena(memory.as_ref(), || self.logits_unscoped(ids));
+        self.memory = memory;
+        result
+    }
+
+    fn logits_unscoped(&mut self, ids: &[i64]) -> Result<Vec<f32>> {
         let input = Tensor::from_shape(&[1, ids.len()], ids).map_err(Error::inference)?;
         let logits = self.engine.run_f32(input)?;
         if logits.len() != self.meta.labels.len() {

@@ -17,6 +17,16 @@ pub fn one_shot_scans(model: &mut TypedModel) {
     }
 }
 
+/// Runs tract's matrix kernels on `threads` threads from now on (1: the calling thread only).
+pub fn set_threads(threads: usize) {
+    use tract_linalg::multithread::{set_default_executor, Executor};
+    set_default_executor(if threads > 1 {
+        Executor::multithread(threads)
+    } else {
+        Executor::SingleThread
+    });
+}
+
 /// An optimized, runnable graph with its reusable execution state.
 #[derive(Debug)]
 pub struct Engine {
@@ -94,8 +104,50 @@ impl Engine {
         Ok(rows)
     }
 
+    /// Runs once and lists every node output: `(node name, op name, shape, bytes)`, largest
+    /// first.
+    pub fn intermediate_tensors(&mut self, input: Tensor) -> Result<Vec<TensorSize>> {
+        let mut sizes = Vec::new();
+        self.state
+            .run_plan_with_eval(tvec!(input.into_tvalue()), |ctx, state, node, inputs| {
+                let out = tract_nnef::tract_core::plan::eval(ctx, state, node, inputs);
+                if let Ok(outputs) = &out {
+                    for t in outputs.iter() {
+                        let bytes = if t.datum_type().is_copy() {
+                            t.len() * t.datum_type().size_of()
+                        } else {
+                            0
+                        };
+                        sizes.push(TensorSize {
+                            node: node.name.clone(),
+                            op: node.op().name().to_string(),
+                            shape: format!("{:?}{:?}", t.shape(), t.datum_type()),
+                            bytes: bytes as u64,
+                        });
+                    }
+                }
+                out
+            })
+            .map_err(Error::inference)?;
+        sizes.sort_by_key(|t| std::cmp::Reverse(t.bytes));
+        Ok(sizes)
+    }
+
     /// The optimized model, for inspection.
     pub fn model(&self) -> &TypedModel {
         self.state.model()
     }
+}
+
+/// One intermediate tensor of a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TensorSize {
+    /// Node that produced it.
+    pub node: String,
+    /// Its operator.
+    pub op: String,
+    /// Shape and element type, e.g. `[1, 12, 128, 128]F32`.
+    pub shape: String,
+    /// Bytes of its elements.
+    pub bytes: u64,
 }

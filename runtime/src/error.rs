@@ -27,6 +27,12 @@ pub enum Error {
     /// The tokenizer failed on an input.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// The model does not fit the memory budget (refused at load).
+    #[error("memory budget: {0}")]
+    Budget(String),
+    /// One inference outgrew the arena reserved at load; only that request failed.
+    #[error("memory arena: {0}")]
+    ArenaExceeded(String),
 }
 
 /// Result alias of the runtime library.

@@ -4,6 +4,8 @@ use crate::bundle::Bundle;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::manifest::{ForecasterMeta, ModelKind};
+use crate::memory::{LoadMeter, LoadOptions, MemoryReport, Parts};
+use std::path::Path;
 use tract_nnef::prelude::*;
 
 /// A loaded forecaster, ready to answer.
@@ -13,6 +15,7 @@ pub struct Forecaster {
     pub meta: ForecasterMeta,
     engine: Engine,
     targets: Vec<usize>,
+    memory: Option<MemoryReport>,
 }
 
 /// One forecast.
@@ -25,6 +28,69 @@ pub struct Forecast {
 }
 
 impl Forecaster {
+    /// Loads a bundle file for serving: parses the graph straight from the file, optimizes it,
+    /// runs the memory preflight on a full window, refuses a model that needs more than the
+    /// budget, and reserves the arena every later forecast runs in (see [`crate::memory`]).
+    pub fn load(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Forecaster> {
+        let meter = LoadMeter::start();
+        let file = crate::bundle::BundleFile::open(path)?;
+        Forecaster::load_file(meter, file, options)
+    }
+
+    /// [`Forecaster::load`] of an opened bundle file, measured from `meter`'s start.
+    pub(crate) fn load_file(
+        meter: LoadMeter,
+        file: crate::bundle::BundleFile,
+        options: &LoadOptions,
+    ) -> Result<Forecaster> {
+        let ModelKind::Forecaster(meta) = &file.manifest.model else {
+            return Err(Error::Unsupported {
+                path: file.path.clone(),
+                reason: "this bundle is not a forecaster".into(),
+            });
+        };
+        let budget = options
+            .budget_bytes
+            .or(file.manifest.memory.as_ref().map(|m| m.budget_bytes));
+        let meta = meta.clone();
+        let model = file.read_graph()?;
+        let weights_bytes = crate::memory::constant_bytes(&model);
+        drop(file);
+        let engine = Engine::from_typed(model)?;
+        let parts = Parts {
+            tokenizer_bytes: 0,
+            weights_bytes,
+            model_bytes: meter.held(),
+        };
+        let mut forecaster = Forecaster {
+            targets: meta.target_indices(),
+            meta,
+            engine,
+            memory: None,
+        };
+        let at = format!("{} rows", forecaster.meta.lookback);
+        let report = meter.finish(parts, budget, at, || {
+            let window = forecaster.typical_window();
+            forecaster.forecast(&window).map(drop)
+        })?;
+        forecaster.memory = report;
+        Ok(forecaster)
+    }
+
+    /// What the model holds and needs, when it was loaded with [`Forecaster::load`] under
+    /// kinglet's allocator.
+    pub fn memory(&self) -> Option<&MemoryReport> {
+        self.memory.as_ref()
+    }
+
+    /// A window of every column at its mean (a valid input of the full size).
+    pub fn typical_window(&self) -> Vec<f32> {
+        let f = self.meta.columns.len();
+        (0..self.meta.lookback * f)
+            .map(|i| self.meta.mean[i % f])
+            .collect()
+    }
+
     /// Builds a forecaster from a bundle, optimizing its graph for this CPU.
     pub fn from_bundle(bundle: &Bundle) -> Result<Forecaster> {
         let ModelKind::Forecaster(meta) = &bundle.manifest.model else {
@@ -44,6 +110,7 @@ impl Forecaster {
             targets: meta.target_indices(),
             meta,
             engine,
+            memory: None,
         };
         let zeros = vec![0f32; f.meta.lookback * f.meta.columns.len()];
         f.run_normalized(&zeros)?;
@@ -51,7 +118,16 @@ impl Forecaster {
     }
 
     /// Forecasts from `window`: `lookback` rows × `columns` values in real units, oldest first.
+    /// With a memory report (see [`Forecaster::load`]) it runs inside the arena.
     pub fn forecast(&mut self, window: &[f32]) -> Result<Forecast> {
+        let memory = self.memory.take();
+        let result =
+            crate::memory::run_in_arena(memory.as_ref(), || self.forecast_unscoped(window));
+        self.memory = memory;
+        result
+    }
+
+    fn forecast_unscoped(&mut self, window: &[f32]) -> Result<Forecast> {
         let (l, f) = (self.meta.lookback, self.meta.columns.len());
         if window.len() != l * f {
             return Err(Error::BadInput(format!(

@@ -13,7 +13,9 @@ pub mod engine;
 pub mod error;
 pub mod forecast;
 pub mod manifest;
+pub mod memory;
 pub mod metrics;
+pub mod model;
 pub mod nnef_ext;
 pub mod ops;
 pub mod plot;
@@ -29,6 +31,7 @@ pub use classify::{Classification, Classifier};
 pub use error::{Error, Result};
 pub use forecast::Forecaster;
 pub use manifest::Manifest;
+pub use model::Model;
 
 /// Version of this crate, recorded in every bundle the exporter writes.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -27,6 +27,27 @@ pub struct Manifest {
     /// How the quantized graph compared with the float one at export (absent for f32).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantization: Option<QuantizationReport>,
+    /// The exporter's memory preflight: what the model needed at its largest input, and the
+    /// budget the runtime applies when none is given (absent in bundles from before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryManifest>,
+}
+
+/// Memory needs measured by the exporter's preflight (see `kinglet_runtime::memory`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MemoryManifest {
+    /// Most bytes held at once from opening the bundle through one inference at the largest
+    /// input, on the machine that exported it.
+    pub peak_bytes: u64,
+    /// Headroom added to the activation arena on top of the measured activation peak.
+    pub margin_bytes: u64,
+    /// Default budget for `kinglet` commands: the preflight's needs plus a quarter, for CPUs
+    /// whose kernels pack weights differently, rounded up to a whole MiB.
+    pub budget_bytes: u64,
+    /// The input size the peak was measured at, e.g. `128 tokens`.
+    pub measured_at: String,
+    /// Target triple of the exporting machine.
+    pub measured_on: String,
 }
 
 /// The exporter's comparison of a quantized graph with the float graph it came from.

@@ -1,17 +1,17 @@
 //! The runtime as the engine of the serial protocol's device loop (`kinglet serve`), and the
 //! byte transports it runs over.
 
-use crate::bundle::Bundle;
 use crate::classify::Classifier;
 use crate::error::{Error, Result};
 use crate::forecast::Forecaster;
-use crate::manifest::ModelKind;
+use crate::model::{Loaded, Model};
 use kinglet_firmware::wire::{
     bounded, Classified, DeviceInfo, ErrorCode, ModelKind as WireKind, PROTOCOL_VERSION,
 };
 use kinglet_firmware::wire::{MAX_FORECAST_VALUES, MAX_NAMES, MAX_TEXT_BYTES};
 use kinglet_firmware::{EngineError, InferenceEngine, Transport};
 use std::io::{Read, Write};
+use std::path::Path;
 
 /// A loaded model answering protocol requests.
 pub enum RuntimeEngine {
@@ -22,26 +22,22 @@ pub enum RuntimeEngine {
 }
 
 impl RuntimeEngine {
-    /// Loads the bundle's model; refuses models the protocol cannot describe (more than
+    /// Wraps a loaded model; refuses models the protocol cannot describe (more than
     /// [`MAX_NAMES`] labels or columns).
-    pub fn from_bundle(bundle: &Bundle) -> Result<RuntimeEngine> {
+    pub fn from_loaded(loaded: Loaded, path: &Path) -> Result<RuntimeEngine> {
         let too_many = |what: &str, n: usize| Error::Unsupported {
-            path: bundle.path.clone(),
+            path: path.to_owned(),
             reason: format!("{n} {what}: the serial protocol carries at most {MAX_NAMES}"),
         };
-        Ok(match &bundle.manifest.model {
-            ModelKind::Classifier(m) if m.labels.len() > MAX_NAMES => {
-                return Err(too_many("labels", m.labels.len()))
+        Ok(match loaded.model {
+            Model::Classifier(c) if c.meta.labels.len() > MAX_NAMES => {
+                return Err(too_many("labels", c.meta.labels.len()))
             }
-            ModelKind::Forecaster(m) if m.columns.len() > MAX_NAMES => {
-                return Err(too_many("columns", m.columns.len()))
+            Model::Forecaster(f) if f.meta.columns.len() > MAX_NAMES => {
+                return Err(too_many("columns", f.meta.columns.len()))
             }
-            ModelKind::Classifier(_) => {
-                RuntimeEngine::Classifier(Box::new(Classifier::from_bundle(bundle)?))
-            }
-            ModelKind::Forecaster(_) => {
-                RuntimeEngine::Forecaster(Box::new(Forecaster::from_bundle(bundle)?))
-            }
+            Model::Classifier(c) => RuntimeEngine::Classifier(c),
+            Model::Forecaster(f) => RuntimeEngine::Forecaster(f),
         })
     }
 }

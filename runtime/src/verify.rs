@@ -4,7 +4,9 @@ use crate::bundle::Bundle;
 use crate::classify::Classifier;
 use crate::error::{Error, Result};
 use crate::forecast::Forecaster;
-use crate::manifest::ModelKind;
+use crate::manifest::{ModelKind, SelfTest};
+use crate::model::Model;
+use std::path::Path;
 
 /// Outcome of a self-test run.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,46 +28,38 @@ impl VerifyReport {
 
 /// Runs every self-test case of `bundle` and measures the deviation from the stored outputs.
 pub fn verify(bundle: &Bundle) -> Result<VerifyReport> {
-    let test = &bundle.manifest.self_test;
+    let mut model = match &bundle.manifest.model {
+        ModelKind::Classifier(_) => Model::Classifier(Box::new(Classifier::from_bundle(bundle)?)),
+        ModelKind::Forecaster(_) => Model::Forecaster(Box::new(Forecaster::from_bundle(bundle)?)),
+    };
+    verify_model(&bundle.manifest.self_test, &mut model, &bundle.path)
+}
+
+/// Runs every case of `test` on a loaded model (`path` names the bundle in errors).
+pub fn verify_model(test: &SelfTest, model: &mut Model, path: &Path) -> Result<VerifyReport> {
+    let missing = |case: usize, what: &str| Error::BadBundle {
+        path: path.to_owned(),
+        reason: format!("self-test case {case} has no {what}"),
+    };
     let mut max_abs_deviation = 0f32;
-    match &bundle.manifest.model {
-        ModelKind::Classifier(_) => {
-            let mut classifier = Classifier::from_bundle(bundle)?;
-            for (i, case) in test.cases.iter().enumerate() {
-                let text = case
-                    .text
-                    .as_deref()
-                    .ok_or_else(|| missing(bundle, i, "text"))?;
-                let got = classifier.classify(text, None)?;
-                max_abs_deviation =
-                    max_abs_deviation.max(max_deviation(&got.logits, &case.expected));
+    for (i, case) in test.cases.iter().enumerate() {
+        let deviation = match model {
+            Model::Classifier(classifier) => {
+                let text = case.text.as_deref().ok_or_else(|| missing(i, "text"))?;
+                max_deviation(&classifier.classify(text, None)?.logits, &case.expected)
             }
-        }
-        ModelKind::Forecaster(_) => {
-            let mut forecaster = Forecaster::from_bundle(bundle)?;
-            for (i, case) in test.cases.iter().enumerate() {
-                let window = case
-                    .window
-                    .as_deref()
-                    .ok_or_else(|| missing(bundle, i, "window"))?;
-                let got = forecaster.forecast(window)?;
-                max_abs_deviation =
-                    max_abs_deviation.max(max_deviation(&got.normalized, &case.expected));
+            Model::Forecaster(forecaster) => {
+                let window = case.window.as_deref().ok_or_else(|| missing(i, "window"))?;
+                max_deviation(&forecaster.forecast(window)?.normalized, &case.expected)
             }
-        }
+        };
+        max_abs_deviation = max_abs_deviation.max(deviation);
     }
     Ok(VerifyReport {
         cases: test.cases.len(),
         max_abs_deviation,
         tolerance: test.tolerance,
     })
-}
-
-fn missing(bundle: &Bundle, case: usize, what: &str) -> Error {
-    Error::BadBundle {
-        path: bundle.path.clone(),
-        reason: format!("self-test case {case} has no {what}"),
-    }
 }
 
 /// Largest absolute element-wise difference; infinite when the lengths differ or a value is NaN.

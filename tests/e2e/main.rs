@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod forecast;
 mod hf_fixtures;
+mod memory;
 mod protocol;
 mod quantized;
 mod sentiment;

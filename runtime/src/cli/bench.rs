@@ -1,10 +1,7 @@
 //! `kinglet bench --model M [--tokens N | --input FILE] [--iterations K] [--threads T] [--json]`
 
 use super::{CliError, ModelArg};
-use crate::bundle::Bundle;
-use crate::classify::Classifier;
-use crate::forecast::Forecaster;
-use crate::manifest::ModelKind;
+use crate::model::Model;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -21,9 +18,6 @@ pub struct Args {
     /// Timed iterations after warm-up.
     #[arg(long, default_value_t = 100)]
     iterations: usize,
-    /// Worker threads for tract's kernels (1 = single-threaded, the edge default).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -46,19 +40,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.iterations == 0 {
         return Err(CliError::Input("--iterations must be at least 1".into()).into());
     }
-    if args.threads != 1 {
-        return Err(CliError::Input(
-            "this kinglet runs tract single-threaded (the edge default); --threads 1 only".into(),
-        )
-        .into());
-    }
     let path = args.model.path()?;
     let started = Instant::now();
-    let bundle = Bundle::read(&path)?;
+    let loaded = args.model.load()?;
+    let memory = loaded.model.memory().cloned();
     let (mut step, input_desc): (Box<dyn FnMut(usize) -> anyhow::Result<()>>, String) =
-        match &bundle.manifest.model {
-            ModelKind::Classifier(meta) => {
-                let mut c = Classifier::from_bundle(&bundle)?;
+        match loaded.model {
+            Model::Classifier(mut c) => {
+                let meta = c.meta.clone();
                 let inputs: Vec<Vec<i64>> = match &args.input {
                     Some(file) => {
                         let text = std::fs::read_to_string(file).map_err(|e| {
@@ -107,22 +96,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     desc,
                 )
             }
-            ModelKind::Forecaster(meta) => {
-                let mut f = Forecaster::from_bundle(&bundle)?;
+            Model::Forecaster(mut f) => {
+                let meta = f.meta.clone();
                 let window: Vec<f32> = (0..meta.lookback * meta.columns.len())
                     .map(|i| ((i as f32) * 0.1).sin())
                     .collect();
                 let desc = format!("{} rows × {} columns", meta.lookback, meta.columns.len());
                 (
                     Box::new(move |_| {
-                        f.run_normalized(&window)?;
+                        f.forecast(&window)?;
                         Ok(())
                     }),
                     desc,
                 )
             }
         };
-    drop(bundle);
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let first = Instant::now();
     step(0)?;
@@ -149,7 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let v = serde_json::json!({
             "model": path,
             "input": input_desc,
-            "threads": args.threads,
+            "threads": args.model.threads,
             "iterations": args.iterations,
             "p50_ms": p50,
             "p90_ms": p90,
@@ -158,13 +146,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "load_ms": load_ms,
             "first_inference_ms": first_ms,
             "peak_rss_bytes": rss,
+            "memory": memory,
         });
         println!("{v}");
     } else {
         println!(
             "{} — {input_desc}, {} thread(s), {} iterations",
             path.display(),
-            args.threads,
+            args.model.threads,
             args.iterations
         );
         println!(
@@ -173,6 +162,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("load      {load_ms:.1} ms (file → ready), first inference {first_ms:.3} ms");
         if let Some(rss) = rss {
             println!("peak RSS  {:.1} MiB", rss as f64 / (1024.0 * 1024.0));
+        }
+        if let Some(m) = &memory {
+            println!(
+                "memory    peak {} at {}, arena {}",
+                crate::memory::mib(m.peak_bytes),
+                m.measured_at,
+                crate::memory::mib(m.arena_bytes)
+            );
         }
     }
     Ok(())

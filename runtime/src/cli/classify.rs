@@ -1,8 +1,7 @@
 //! `kinglet classify [--model M] [--json] [--max-tokens N] [TEXT ... | --input FILE | -]`
 
 use super::{CliError, ModelArg};
-use crate::bundle::Bundle;
-use crate::classify::{Classification, Classifier};
+use crate::classify::Classification;
 use anyhow::Context;
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -33,19 +32,80 @@ struct Input {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let inputs = collect_inputs(&args)?;
-    let path = args.model.path()?;
-    let bundle = Bundle::read(&path)?;
-    let mut classifier = Classifier::from_bundle(&bundle)?;
+    // Every input is checked before any model work, so bad input fails fast and whole. A file
+    // is checked in one streaming pass and classified in a second, never held in memory: the
+    // process's memory does not grow with the number of lines.
+    let inputs = match &args.input {
+        Some(file) if file.as_os_str() != "-" => {
+            for_each_line(file, |_, _| Ok(()))?;
+            None
+        }
+        _ => Some(collect_inputs(&args)?),
+    };
+    let crate::model::Model::Classifier(mut classifier) = args.model.load()?.model else {
+        return Err(crate::Error::Unsupported {
+            path: args.model.path()?,
+            reason: "this bundle is a forecaster, not a classifier".into(),
+        }
+        .into());
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for input in &inputs {
+    let mut answer = |origin: &dyn Fn() -> String, text: &str| -> anyhow::Result<()> {
         let result = classifier
-            .classify(&input.text, args.max_tokens)
-            .with_context(|| input.origin.clone())?;
-        write_result(&mut out, &input.text, &result, args.json)?;
+            .classify(text, args.max_tokens)
+            .with_context(origin)?;
+        write_result(&mut out, text, &result, args.json)
+    };
+    match (&inputs, &args.input) {
+        (Some(inputs), _) => {
+            for input in inputs {
+                answer(&|| input.origin.clone(), &input.text)?;
+            }
+        }
+        (None, Some(file)) => for_each_line(file, |line, text| {
+            answer(&|| format!("{} line {line}", file.display()), text)
+        })?,
+        (None, None) => unreachable!("no inputs only when --input is a file"),
     }
     out.flush()?;
+    Ok(())
+}
+
+/// Calls `f(line number, text)` for every line of `file` (LF or CRLF), read in a streaming
+/// pass; every line must be UTF-8 and non-empty, and the file must have one.
+fn for_each_line(
+    file: &std::path::Path,
+    mut f: impl FnMut(usize, &str) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let name = file.display();
+    let cannot_read = |e: std::io::Error| CliError::Input(format!("cannot read {name}: {e}"));
+    let mut reader = std::io::BufReader::new(std::fs::File::open(file).map_err(cannot_read)?);
+    let mut buf = Vec::new();
+    let mut line = 0;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf).map_err(cannot_read)? == 0 {
+            break;
+        }
+        line += 1;
+        let bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            CliError::Input(format!(
+                "{name} line {line} is not valid UTF-8 (byte {})",
+                e.valid_up_to()
+            ))
+        })?;
+        if text.trim().is_empty() {
+            return Err(CliError::Input(format!("{name} line {line} is empty")).into());
+        }
+        f(line, text)?;
+    }
+    if line == 0 {
+        return Err(CliError::Input(format!("{name} is empty: nothing to classify")).into());
+    }
     Ok(())
 }
 
@@ -81,9 +141,6 @@ fn collect_inputs(args: &Args) -> anyhow::Result<Vec<Input>> {
         if file.as_os_str() == "-" {
             return lines_of(read_stdin()?, "standard input");
         }
-        let bytes = std::fs::read(file)
-            .map_err(|e| CliError::Input(format!("cannot read {}: {e}", file.display())))?;
-        return lines_of(bytes, &file.display().to_string());
     }
     if from_stdin {
         return lines_of(read_stdin()?, "standard input");

@@ -2,12 +2,12 @@
 //! `kinglet eval --model M --csv FILE --rows A..B [--json]` (forecasters)
 
 use super::{CliError, ModelArg};
-use crate::bundle::Bundle;
-use crate::classify::Classifier;
+use crate::bundle::BundleFile;
 use crate::dataset::read_labeled_tsv;
 use crate::forecast::Forecaster;
-use crate::manifest::ModelKind;
+use crate::manifest::{Manifest, ModelKind};
 use crate::metrics::ClassificationReport;
+use crate::model::Model;
 use crate::series::read_csv;
 use anyhow::Context;
 use std::path::PathBuf;
@@ -55,10 +55,14 @@ pub fn parse_rows(s: &str) -> Result<(usize, usize), String> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let bundle = Bundle::read(args.model.path()?)?;
-    match (&bundle.manifest.model, &args.tsv, &args.csv) {
+    let manifest = BundleFile::open(args.model.path()?)?.manifest;
+    match (&manifest.model, &args.tsv, &args.csv) {
         (ModelKind::Forecaster(_), _, Some(csv)) => {
-            return eval_forecaster(&bundle, csv, args.rows, args.json)
+            let loaded = args.model.load()?;
+            let Model::Forecaster(mut forecaster) = loaded.model else {
+                unreachable!("the manifest says forecaster")
+            };
+            return eval_forecaster(&mut forecaster, &manifest, csv, args.rows, args.json);
         }
         (ModelKind::Forecaster(_), _, None) => {
             return Err(CliError::Input(
@@ -74,7 +78,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (ModelKind::Classifier(_), Some(_), _) => {}
     }
     let tsv = args.tsv.as_ref().expect("checked above");
-    let mut classifier = Classifier::from_bundle(&bundle)?;
+    let Model::Classifier(mut classifier) = args.model.load()?.model else {
+        unreachable!("the manifest says classifier")
+    };
     let labels = classifier.meta.labels.clone();
     let rows = read_labeled_tsv(tsv, &labels)?;
     let progress = super::progress_bar(rows.len() as u64, "eval");
@@ -105,7 +111,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "labels": labels,
             "confusion": report.confusion,
             "rows_per_second": rows_per_second,
-            "precision": bundle.manifest.precision,
+            "precision": manifest.precision,
         });
         println!("{v}");
         return Ok(());
@@ -116,7 +122,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         100.0 * report.accuracy,
         report.macro_f1,
         rows_per_second,
-        bundle.manifest.precision
+        manifest.precision
     );
     let width = labels.iter().map(|l| l.len()).max().unwrap_or(5).max(5);
     println!("{:width$}  precision  recall  f1      support", "class");
@@ -135,12 +141,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn eval_forecaster(
-    bundle: &Bundle,
+    forecaster: &mut Forecaster,
+    manifest: &Manifest,
     csv: &std::path::Path,
     rows: Option<(usize, usize)>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let mut forecaster = Forecaster::from_bundle(bundle)?;
     let meta = forecaster.meta.clone();
     let series = read_csv(csv, &meta.columns)?;
     let (start, end) = rows.unwrap_or((0, series.rows()));
@@ -177,7 +183,7 @@ fn eval_forecaster(
             "mae": errors.mae,
             "per_target": raw,
             "windows_per_second": per_second,
-            "precision": bundle.manifest.precision,
+            "precision": manifest.precision,
         });
         println!("{v}");
         return Ok(());

@@ -2,7 +2,6 @@
 //! `kinglet forecast [--model M] --follow [--every N] [--json] < rows.csv`
 
 use super::{CliError, ModelArg};
-use crate::bundle::Bundle;
 use crate::forecast::Forecaster;
 use crate::series::{parse_time, read_csv, HeaderMap};
 use crate::window::Window;
@@ -34,8 +33,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let bundle = Bundle::read(args.model.path()?)?;
-    let mut forecaster = Forecaster::from_bundle(&bundle)?;
+    let crate::model::Model::Forecaster(mut forecaster) = args.model.load()?.model else {
+        return Err(crate::Error::Unsupported {
+            path: args.model.path()?,
+            reason: "this bundle is not a forecaster".into(),
+        }
+        .into());
+    };
     if args.follow {
         return follow(&mut forecaster, args.every.max(1), args.json);
     }

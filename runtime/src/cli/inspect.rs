@@ -1,9 +1,6 @@
 //! `kinglet inspect --model M [--json] [--profile]`
 
 use super::ModelArg;
-use crate::bundle::Bundle;
-use crate::classify::Classifier;
-use crate::forecast::Forecaster;
 use crate::manifest::ModelKind;
 use serde_json::json;
 
@@ -20,62 +17,21 @@ pub struct Args {
     profile: bool,
 }
 
-/// Kernel names and per-operator timings of one run at the largest input.
-struct Profile {
-    kernels: Vec<(String, usize)>,
-    ops: Vec<(String, f64, usize)>,
-    input: String,
-}
-
-fn profile(bundle: &Bundle) -> anyhow::Result<Profile> {
-    use tract_nnef::prelude::Tensor;
-    match &bundle.manifest.model {
-        ModelKind::Classifier(_) => {
-            let mut classifier = Classifier::from_bundle(bundle)?;
-            let ids = classifier.longest_input()?;
-            classifier.logits(&ids)?; // warm-up
-            let input = Tensor::from_shape(&[1, ids.len()], &ids)?;
-            let ops = classifier.engine().profile(input)?;
-            let kernels = classifier.engine().matmul_kernels();
-            Ok(Profile {
-                kernels,
-                ops,
-                input: format!("{} tokens", ids.len()),
-            })
-        }
-        ModelKind::Forecaster(meta) => {
-            let mut forecaster = Forecaster::from_bundle(bundle)?;
-            let (l, f) = (meta.lookback, meta.columns.len());
-            let window = vec![0f32; l * f];
-            forecaster.run_normalized(&window)?; // warm-up
-            let shape = if meta.channels_first {
-                [1, f, l]
-            } else {
-                [1, l, f]
-            };
-            let ops = forecaster
-                .engine()
-                .profile(Tensor::from_shape(&shape, &window)?)?;
-            let kernels = forecaster.engine().matmul_kernels();
-            Ok(Profile {
-                kernels,
-                ops,
-                input: format!("{l} rows × {f} columns"),
-            })
-        }
-    }
-}
-
 pub fn run(args: Args) -> anyhow::Result<()> {
     let path = args.model.path()?;
-    let bundle = Bundle::read(&path)?;
-    let file_bytes = std::fs::metadata(&path)?.len();
-    let m = &bundle.manifest;
+    let mut loaded = args.model.load()?;
+    let (input, input_desc) = loaded.model.largest_input()?;
+    let tensors = loaded.model.engine().intermediate_tensors(input.clone())?;
+    let largest: Vec<_> = tensors.into_iter().take(10).collect();
     let profile = if args.profile {
-        Some(profile(&bundle)?)
+        let ops = loaded.model.engine().profile(input)?;
+        Some((loaded.model.engine().matmul_kernels(), ops))
     } else {
         None
     };
+    let memory = loaded.model.memory().cloned();
+    let m = &loaded.manifest;
+    let file_bytes = loaded.file_bytes;
     let mut v = json!({
         "path": path,
         "architecture": m.architecture,
@@ -84,8 +40,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "exporter_version": m.exporter_version,
         "parameter_count": m.parameter_count,
         "file_bytes": file_bytes,
-        "graph_bytes": bundle.graph.len(),
-        "tokenizer_bytes": bundle.tokenizer.as_ref().map_or(0, |t| t.len()),
+        "graph_bytes": loaded.graph_bytes,
+        "tokenizer_file_bytes": loaded.tokenizer_bytes,
+        "memory": memory,
+        "peak_bytes": memory.as_ref().map(|m| m.peak_bytes),
+        "budget_bytes": memory.as_ref().and_then(|m| m.budget_bytes),
+        "largest_tensors_at": input_desc,
+        "largest_tensors": largest,
         "self_test_cases": m.self_test.cases.len(),
         "quantization": m.quantization,
     });
@@ -106,15 +67,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             v["step_seconds"] = json!(f.step_seconds);
         }
     }
-    if let Some(p) = &profile {
-        v["matmul_kernels"] = json!(p
-            .kernels
+    if let Some((kernels, ops)) = &profile {
+        v["matmul_kernels"] = json!(kernels
             .iter()
             .cloned()
             .collect::<std::collections::BTreeMap<_, _>>());
-        v["profile_input"] = json!(p.input);
-        v["profile"] = json!(p
-            .ops
+        v["profile_input"] = json!(input_desc);
+        v["profile"] = json!(ops
             .iter()
             .map(|(op, s, n)| json!({"op": op, "ms": s * 1e3, "nodes": n}))
             .collect::<Vec<_>>());
@@ -159,9 +118,54 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     println!("file          {file_bytes} bytes");
-    println!("  graph       {} bytes", bundle.graph.len());
-    if let Some(t) = &bundle.tokenizer {
-        println!("  tokenizer   {} bytes", t.len());
+    println!("  graph       {} bytes", loaded.graph_bytes);
+    if loaded.tokenizer_bytes > 0 {
+        println!("  tokenizer   {} bytes", loaded.tokenizer_bytes);
+    }
+    if let Some(mem) = &memory {
+        use crate::memory::mib;
+        println!("memory        measured at {} (preflight)", mem.measured_at);
+        println!("  weights     {:>10}  (as parsed)", mib(mem.weights_bytes));
+        println!(
+            "  plan        {:>10}  (optimized plan minus the parsed weights)",
+            format!("{:+.1} MiB", mem.plan_bytes as f64 / 1048576.0)
+        );
+        println!("  tokenizer   {:>10}", mib(mem.tokenizer_bytes));
+        println!(
+            "  resident    {:>10}  (held between requests)",
+            mib(mem.resident_bytes)
+        );
+        println!(
+            "  activations {:>10}  (one inference at {})",
+            mib(mem.activation_peak_bytes),
+            mem.measured_at
+        );
+        println!("  load peak   {:>10}", mib(mem.load_peak_bytes));
+        println!(
+            "  peak        {:>10}  (peak_bytes = {})",
+            mib(mem.peak_bytes),
+            mem.peak_bytes
+        );
+        println!(
+            "  arena       {:>10}  (activations + margin {})",
+            mib(mem.arena_bytes),
+            mib(mem.margin_bytes)
+        );
+        println!(
+            "  budget      {:>10}  (needs {})",
+            mem.budget_bytes.map_or("none".to_string(), mib),
+            mib(mem.needs_bytes)
+        );
+    }
+    println!("largest tensors at {input_desc}:");
+    for t in &largest {
+        println!(
+            "  {:>10}  {:<28} {} ({})",
+            crate::memory::mib(t.bytes),
+            t.shape,
+            t.node,
+            t.op
+        );
     }
     println!("self-test     {} cases", m.self_test.cases.len());
     println!("exporter      {}", m.exporter_version);
@@ -179,11 +183,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             q.data, q.rows, q.max_abs_logit_delta
         );
     }
-    if let Some(p) = &profile {
-        let kernels: Vec<String> = p.kernels.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+    if let Some((kernels, ops)) = &profile {
+        let kernels: Vec<String> = kernels.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
         println!("matmul kernels {}", kernels.join(", "));
-        println!("profile at {}:", p.input);
-        for (op, s, n) in p.ops.iter().take(12) {
+        println!("profile at {input_desc}:");
+        for (op, s, n) in ops.iter().take(12) {
             println!("  {op:<28} {:>9.3} ms  ({n} nodes)", s * 1e3);
         }
     }

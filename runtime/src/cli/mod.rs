@@ -11,6 +11,7 @@
 //! | 3 | the model could not be loaded: missing, truncated, corrupted or unsupported bundle |
 //! | 4 | bad input: empty text, non-UTF-8 text, unreadable input file |
 //! | 5 | `verify`: the bundle's self-test deviates past its tolerance |
+//! | 6 | memory: the model needs more than `--budget`, or one input outgrew the arena |
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -29,7 +30,7 @@ pub use eval::parse_rows;
 pub use model_path::{default_model_path, ModelArg};
 
 const EXIT_CODES: &str = "Exit codes: 0 success, 1 other failure, 2 bad command line, \
-3 model cannot be loaded, 4 bad input, 5 self-test failed.";
+3 model cannot be loaded, 4 bad input, 5 self-test failed, 6 over the memory budget.";
 
 /// Run kinglet bundles on an edge CPU.
 #[derive(Debug, Parser)]
@@ -102,6 +103,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
                 Error::Io { .. } | Error::BadBundle { .. } | Error::Unsupported { .. } => 3,
                 Error::BadInput(_) | Error::Tokenizer(_) => 4,
                 Error::Inference(_) => 1,
+                Error::Budget(_) | Error::ArenaExceeded(_) => 6,
             };
         }
         if let Some(err) = cause.downcast_ref::<CliError>() {

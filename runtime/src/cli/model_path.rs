@@ -8,9 +8,27 @@ pub struct ModelArg {
     /// Bundle to load [default: $KINGLET_MODEL, else the shipped models/sentiment.kinglet].
     #[arg(short, long, value_name = "M")]
     pub model: Option<PathBuf>,
+    /// Memory budget for the model (weights, plan, activations at the largest input,
+    /// tokenizer, buffers), e.g. 48MiB or 64MB; a model that needs more is refused at load
+    /// [default: the budget the exporter stored in the bundle].
+    #[arg(long, value_name = "SIZE", value_parser = crate::memory::parse_bytes)]
+    pub budget: Option<u64>,
+    /// Worker threads for tract's matrix kernels (1 = the calling thread only, the edge
+    /// default; more use a thread pool, whose workers allocate outside the arena).
+    #[arg(long, value_name = "T", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub threads: u16,
 }
 
 impl ModelArg {
+    /// Loads the bundle with the memory preflight and budget.
+    pub fn load(&self) -> anyhow::Result<crate::model::Loaded> {
+        crate::engine::set_threads(self.threads as usize);
+        let options = crate::memory::LoadOptions {
+            budget_bytes: self.budget,
+        };
+        Ok(crate::model::Model::load(self.path()?, &options)?)
+    }
+
     /// The explicit path, or the default one.
     pub fn path(&self) -> anyhow::Result<PathBuf> {
         match &self.model {

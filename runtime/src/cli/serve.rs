@@ -1,7 +1,6 @@
 //! `kinglet serve [--model M] (--port DEV [--baud 115200] | --stdio)`
 
 use super::ModelArg;
-use crate::bundle::Bundle;
 use crate::serve::{IoTransport, RuntimeEngine};
 use anyhow::Context;
 use kinglet_firmware::Device;
@@ -28,9 +27,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let bundle = Bundle::read(args.model.path()?)?;
-    let engine = RuntimeEngine::from_bundle(&bundle)?;
-    drop(bundle);
+    let engine = RuntimeEngine::from_loaded(args.model.load()?, &args.model.path()?)?;
     let mut device = Box::new(Device::new(engine));
     match &args.port {
         Some(port) => {

@@ -1,7 +1,6 @@
 //! `kinglet verify --model M`
 
 use super::{CliError, ModelArg};
-use crate::bundle::Bundle;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -10,12 +9,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let bundle = Bundle::read(args.model.path()?)?;
-    let report = crate::verify::verify(&bundle)?;
+    let path = args.model.path()?;
+    let mut loaded = args.model.load()?;
+    let report = crate::verify::verify_model(&loaded.manifest.self_test, &mut loaded.model, &path)?;
     let verdict = if report.passed() { "ok" } else { "FAILED" };
     println!(
         "{}: {} self-test cases, max |Δ| = {:.3e} (tolerance {:.1e}): {verdict}",
-        bundle.path.display(),
+        path.display(),
         report.cases,
         report.max_abs_deviation,
         report.tolerance

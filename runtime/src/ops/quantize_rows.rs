@@ -34,7 +34,7 @@ pub fn quantize_rows(xs: &[f32], k: usize, qs: &mut [i8], scales: &mut [f32]) {
         .zip(qs.chunks_exact_mut(k))
         .zip(scales.iter_mut())
     {
-        let max_abs = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let max_abs = max_abs(row);
         *scale = if max_abs > 0.0 && max_abs.is_finite() {
             max_abs / Q_MAX
         } else {
@@ -42,9 +42,39 @@ pub fn quantize_rows(xs: &[f32], k: usize, qs: &mut [i8], scales: &mut [f32]) {
         };
         let inv = 1.0 / *scale;
         for (x, q) in row.iter().zip(q.iter_mut()) {
-            *q = (x * inv).round().clamp(-Q_MAX, Q_MAX) as i8;
+            *q = round_to_i8(x * inv);
         }
     }
+}
+
+/// Largest magnitude of a row (NaN ignored), in eight independent lanes so it vectorizes.
+#[inline(always)]
+fn max_abs(row: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let chunks = row.chunks_exact(8);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (m, v) in lanes.iter_mut().zip(chunk) {
+            let a = v.abs();
+            *m = if a > *m { a } else { *m };
+        }
+    }
+    let mut m = tail
+        .iter()
+        .fold(0f32, |m, v| if v.abs() > m { v.abs() } else { m });
+    for l in lanes {
+        m = if l > m { l } else { m };
+    }
+    m
+}
+
+/// Rounds half away from zero (as `f32::round`) and saturates to ±127, written as an add and
+/// a truncating conversion so the loop vectorizes on every target (`f32::round` is a libm call
+/// on baseline x86_64).
+#[inline(always)]
+fn round_to_i8(v: f32) -> i8 {
+    let v = v.clamp(-Q_MAX, Q_MAX);
+    (v + 0.5f32.copysign(v)) as i32 as i8
 }
 
 impl EvalOp for QuantizeRows {
@@ -59,7 +89,9 @@ impl EvalOp for QuantizeRows {
         let rows = xs.len().checked_div(k).unwrap_or(0);
         let mut scale_shape = shape.clone();
         *scale_shape.last_mut().unwrap() = 1;
-        let mut q = Tensor::zero::<i8>(&shape)?;
+        // SAFETY: `quantize_rows` below writes every element: the tensor has rows × k of them
+        // (none when k = 0, the only case where `rows` is 0 for a non-empty row count).
+        let mut q = unsafe { Tensor::uninitialized::<i8>(&shape)? };
         let mut scales = Tensor::zero::<f32>(&scale_shape)?;
         if rows > 0 {
             let mut q_plain = q.try_as_plain_ram_mut()?;
@@ -131,5 +163,19 @@ mod tests {
         quantize_rows(&xs, 3, &mut qs, &mut scales);
         assert_eq!(qs, [127, -64, 32, 0, 0, 0, 32, 64, -127]);
         assert_eq!(scales, [1.0 / 127.0, 1.0, 40.0 / 127.0]);
+    }
+
+    #[test]
+    fn rounding_matches_round_half_away_from_zero_and_saturates() {
+        for i in -40_000..=40_000 {
+            let v = i as f32 * 0.00731;
+            let want = v.round().clamp(-Q_MAX, Q_MAX) as i8;
+            assert_eq!(round_to_i8(v), want, "{v}");
+        }
+        assert_eq!(round_to_i8(2.5), 3);
+        assert_eq!(round_to_i8(-2.5), -3);
+        assert_eq!(round_to_i8(1e9), 127);
+        assert_eq!(round_to_i8(-1e9), -127);
+        assert_eq!(round_to_i8(f32::NAN), 0);
     }
 }
