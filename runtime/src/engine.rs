@@ -46,6 +46,7 @@ impl Engine {
     /// run the graph it just built, exactly as the runtime will).
     pub fn from_typed(mut model: TypedModel) -> Result<Engine> {
         one_shot_scans(&mut model);
+        crate::ops::moving_sum::rewrite_sum_pools(&mut model).map_err(Error::inference)?;
         let plan = model.into_optimized().map_err(Error::inference)?;
         let runnable = plan.into_runnable().map_err(Error::inference)?;
         let state = runnable.spawn().map_err(Error::inference)?;

@@ -435,3 +435,23 @@ fn forecasting_twice_gives_identical_answers() {
     assert_eq!(a, b);
     assert_eq!(b, c);
 }
+
+#[test]
+fn dlinear_moving_average_runs_as_a_running_sum() {
+    let bundle = crate::shared::repo_root().join("models/etth1-dlinear.kinglet");
+    let r = crate::cli::run(
+        crate::cli::kinglet()
+            .args(["inspect", "--json", "--profile", "--model"])
+            .arg(&bundle),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let ops: Vec<&str> = v["profile"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["op"].as_str().unwrap())
+        .collect();
+    assert!(ops.contains(&"KingletMovingSum"), "{ops:?}");
+    assert!(!ops.iter().any(|o| o.contains("SumPool")), "{ops:?}");
+}

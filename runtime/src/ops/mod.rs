@@ -1,4 +1,5 @@
 //! Operators kinglet adds to tract, each in its own file with its NNEF (de)serialization.
 //! Registered for both exporter and runtime by [`crate::nnef_ext`].
 
+pub mod moving_sum;
 pub mod quantize_rows;
