@@ -67,9 +67,7 @@ impl Classifier {
         let ModelKind::Classifier(meta) = &file.manifest.model else {
             return Err(unsupported("this bundle is a forecaster, not a classifier"));
         };
-        let budget = options
-            .budget_bytes
-            .or(file.manifest.memory.as_ref().map(|m| m.budget_bytes));
+        let budget = crate::memory::Budget::new(options, &file.manifest);
         let before = meter.held();
         let tokenizer = TextTokenizer::from_bytes(
             file.tokenizer

@@ -49,9 +49,7 @@ impl Forecaster {
                 reason: "this bundle is not a forecaster".into(),
             });
         };
-        let budget = options
-            .budget_bytes
-            .or(file.manifest.memory.as_ref().map(|m| m.budget_bytes));
+        let budget = crate::memory::Budget::new(options, &file.manifest);
         let meta = meta.clone();
         let model = file.read_graph()?;
         let weights_bytes = crate::memory::constant_bytes(&model);

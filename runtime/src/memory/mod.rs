@@ -138,12 +138,14 @@ impl LoadMeter {
     pub(crate) fn finish(
         self,
         parts: Parts,
-        budget_bytes: Option<u64>,
+        budget: Budget,
         measured_at: String,
         preflight: impl FnOnce() -> Result<()>,
     ) -> Result<Option<MemoryReport>> {
         if !self.enabled {
-            return match budget_bytes {
+            // A bundle's default budget cannot be checked without the allocator and is
+            // skipped; a budget the caller asked for is refused rather than silently ignored.
+            return match budget.explicit_bytes {
                 Some(_) => Err(Error::Budget(
                     "a memory budget needs kinglet's allocator, which this program does not \
                      install (#[global_allocator])"
@@ -155,6 +157,7 @@ impl LoadMeter {
                 }
             };
         }
+        let budget_bytes = budget.explicit_bytes.or(budget.default_bytes);
         let load_peak_bytes = self.peak();
         let before = live_bytes();
         reset_peak();
@@ -190,6 +193,24 @@ impl LoadMeter {
         }
         reserve_arena(report.arena_bytes as usize).map_err(|e| Error::Budget(e.to_string()))?;
         Ok(Some(report))
+    }
+}
+
+/// The budget a model is loaded under.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Budget {
+    /// Asked for by the caller (`--budget`).
+    pub explicit_bytes: Option<u64>,
+    /// Stored in the bundle by the exporter.
+    pub default_bytes: Option<u64>,
+}
+
+impl Budget {
+    pub(crate) fn new(options: &LoadOptions, manifest: &crate::manifest::Manifest) -> Budget {
+        Budget {
+            explicit_bytes: options.budget_bytes,
+            default_bytes: manifest.memory.as_ref().map(|m| m.budget_bytes),
+        }
     }
 }
 
