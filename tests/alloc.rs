@@ -13,6 +13,12 @@ use std::sync::Mutex;
 #[global_allocator]
 static ALLOCATOR: memory::KingletAllocator = memory::KingletAllocator;
 
+/// What an inference after warm-up may ask of the system allocator: nothing.
+const NO_CALLS: SystemCalls = SystemCalls {
+    allocations: 0,
+    frees: 0,
+};
+
 /// The arena is one per process: tests that measure it take turns.
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -94,13 +100,7 @@ fn classifications_of_every_length_make_no_system_allocation_after_warm_up() {
         "the counter sees an allocation outside the arena"
     );
     eprintln!("tiny BERT int8: 1000 classifications of 3..=64 tokens: {calls:?}; {report:?}");
-    assert_eq!(
-        calls,
-        SystemCalls {
-            allocations: 0,
-            frees: 0
-        }
-    );
+    assert_eq!(calls, NO_CALLS);
 }
 
 #[test]
@@ -127,13 +127,7 @@ fn shipped_sentiment_classifications_make_no_system_allocation_after_warm_up() {
         "sentiment int8: {count} classifications of 3..=128 tokens: {calls:?}; {:?}",
         c.memory()
     );
-    assert_eq!(
-        calls,
-        SystemCalls {
-            allocations: 0,
-            frees: 0
-        }
-    );
+    assert_eq!(calls, NO_CALLS);
 }
 
 #[test]
@@ -161,14 +155,7 @@ fn forecasts_make_no_system_allocation_after_warm_up() {
             f.memory()
         );
         assert!(checksum.is_finite());
-        assert_eq!(
-            calls,
-            SystemCalls {
-                allocations: 0,
-                frees: 0
-            },
-            "{name}"
-        );
+        assert_eq!(calls, NO_CALLS, "{name}");
     }
 }
 
