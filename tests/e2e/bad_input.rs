@@ -227,3 +227,30 @@ fn max_tokens_beyond_positions_is_refused() {
     ]));
     r.assert_clean_error(4, &["max tokens", "64"]);
 }
+
+#[test]
+fn standard_input_lines_are_checked_like_a_file() {
+    use std::io::Write;
+    let feed = |bytes: &[u8]| -> crate::cli::Run {
+        let mut child = crate::cli::kinglet()
+            .args(["classify", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        child.wait_with_output().unwrap().into()
+    };
+    let r = feed(b"a fine film\r\nnot \xffvalid\n");
+    r.assert_clean_error(4, &["standard input line 2", "not valid UTF-8"]);
+    assert!(
+        r.stdout.is_empty(),
+        "checked before any answer: {}",
+        r.stdout
+    );
+    feed(b"").assert_clean_error(4, &["standard input is empty"]);
+    let r = feed(b"a fine film\nthe worst movie of the year\n");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
+}

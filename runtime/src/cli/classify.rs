@@ -76,12 +76,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// pass; every line must be UTF-8 and non-empty, and the file must have one.
 fn for_each_line(
     file: &std::path::Path,
+    f: impl FnMut(usize, &str) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let name = file.display().to_string();
+    let opened = std::fs::File::open(file)
+        .map_err(|e| CliError::Input(format!("cannot read {name}: {e}")))?;
+    each_line(std::io::BufReader::new(opened), &name, f)
+}
+
+/// [`for_each_line`] over any reader; `name` names it in errors.
+fn each_line(
+    mut reader: impl std::io::BufRead,
+    name: &str,
     mut f: impl FnMut(usize, &str) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    use std::io::BufRead;
-    let name = file.display();
     let cannot_read = |e: std::io::Error| CliError::Input(format!("cannot read {name}: {e}"));
-    let mut reader = std::io::BufReader::new(std::fs::File::open(file).map_err(cannot_read)?);
     let mut buf = Vec::new();
     let mut line = 0;
     loop {
@@ -139,11 +148,11 @@ fn collect_inputs(args: &Args) -> anyhow::Result<Vec<Input>> {
     let from_stdin = args.texts.len() == 1 && args.texts[0] == "-";
     if let Some(file) = &args.input {
         if file.as_os_str() == "-" {
-            return lines_of(read_stdin()?, "standard input");
+            return stdin_lines();
         }
     }
     if from_stdin {
-        return lines_of(read_stdin()?, "standard input");
+        return stdin_lines();
     }
     if args.texts.is_empty() {
         return Err(CliError::Input(
@@ -176,29 +185,17 @@ fn read_stdin() -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Splits input bytes into lines (LF or CRLF); every line must be UTF-8 and non-empty.
-fn lines_of(bytes: Vec<u8>, name: &str) -> anyhow::Result<Vec<Input>> {
+/// Every line of standard input (it cannot be read twice, so it is held), checked as
+/// [`each_line`] checks a file.
+fn stdin_lines() -> anyhow::Result<Vec<Input>> {
+    let name = "standard input";
     let mut inputs = Vec::new();
-    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-    if body.is_empty() {
-        return Err(CliError::Input(format!("{name} is empty: nothing to classify")).into());
-    }
-    for (i, line) in body.split(|&b| b == b'\n').enumerate() {
-        let origin = format!("{name} line {}", i + 1);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let text = std::str::from_utf8(line).map_err(|e| {
-            CliError::Input(format!(
-                "{origin} is not valid UTF-8 (byte {})",
-                e.valid_up_to()
-            ))
-        })?;
-        if text.trim().is_empty() {
-            return Err(CliError::Input(format!("{origin} is empty")).into());
-        }
+    each_line(std::io::Cursor::new(read_stdin()?), name, |line, text| {
         inputs.push(Input {
-            origin,
+            origin: format!("{name} line {line}"),
             text: text.to_string(),
         });
-    }
+        Ok(())
+    })?;
     Ok(inputs)
 }
