@@ -216,7 +216,8 @@ pub fn export_onnx_forecaster(
     let float_model = load_forecaster(onnx, shape)?;
     let parameter_count = parameter_count(&float_model);
     let model = match options.precision {
-        Precision::F32 => float_model.clone(),
+        Precision::F32 => crate::affine::fold_affine(&float_model, parameter_count)?
+            .unwrap_or_else(|| float_model.clone()),
         Precision::F16 => transform_graph(float_model.clone(), Precision::F16)?,
         Precision::Int8 => crate::quantize::int8_matmul_weights(float_model.clone())?,
         Precision::Q4 => {

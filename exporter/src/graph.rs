@@ -7,7 +7,7 @@
 
 use crate::error::{ExportError, Result};
 use crate::quantize::{int8_per_row, q4_blocks, Precision};
-use kinglet_runtime::ops::quantize_rows::QuantizeRows;
+use kinglet_runtime::ops::linear_i8::wire_linear_i8;
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::array::{Gather, Slice};
 use tract_nnef::tract_core::ops::binary::TypedBinOp;
@@ -207,37 +207,16 @@ impl GraphBuilder {
     }
 
     /// `x · Wᵀ + b` for `x` `[S, in]`.
-    /// With int8 precision: `x` is quantized per row at run time, multiplied as i8×i8→i32
-    /// against the per-channel int8 weights, and rescaled by both scales.
+    /// With int8 precision: one `kinglet_linear_i8` operator — `x` quantized per row at run
+    /// time, multiplied against per-channel int8 weights in integers, rescaled, plus bias.
     pub fn linear(&mut self, name: &str, x: OutletId, linear: Linear) -> Result<OutletId> {
+        if self.options.precision == Precision::Int8 {
+            return wire_linear_i8(&mut self.model, name, x, &linear.weight, Some(linear.bias))
+                .map_err(ExportError::graph);
+        }
         let axes: AxesMapping = "sk,nk->sn".parse().map_err(ExportError::graph)?;
-        let y = if self.options.precision == Precision::Int8 {
-            let (wq, w_scale) = int8_per_row(&linear.weight)?;
-            let xq = self
-                .model
-                .wire_node(format!("{name}.quantize_input"), QuantizeRows, &[x])
-                .map_err(ExportError::graph)?;
-            let wq = self.konst(&format!("{name}.weight"), wq)?;
-            // Quantized einsum (A, B, bias, a0, a_scale, b0, b_scale, c0, c_scale) with zero
-            // points 0 and unit scales: a pure i8×i8→i32 product, which tract lowers to its
-            // integer matmul kernels; the f32 rescaling follows.
-            let zero_i8 = self.konst(&format!("{name}.zero_i8"), tensor0(0i8))?;
-            let zero_i32 = self.konst(&format!("{name}.zero_i32"), tensor0(0i32))?;
-            let one = self.konst(&format!("{name}.one"), tensor0(1f32))?;
-            let q_axes = "sk,nk,,,,,,,->sn".parse().map_err(ExportError::graph)?;
-            let op = EinSum::newq(q_axes, i32::datum_type(), i32::datum_type());
-            let inputs = [
-                xq[0], wq, zero_i32, zero_i8, one, zero_i8, one, zero_i32, one,
-            ];
-            let acc = self.wire(&format!("{name}.matmul_i8"), op, &inputs)?;
-            let acc = self.wire(&format!("{name}.to_f32"), cast(f32::datum_type()), &[acc])?;
-            let y = self.binary(&format!("{name}.input_scale"), math::mul(), acc, xq[1])?;
-            let w_scale = self.konst(&format!("{name}.weight_scale"), w_scale)?;
-            self.binary(name, math::mul(), y, w_scale)?
-        } else {
-            let w = self.konst(&format!("{name}.weight"), linear.weight)?;
-            self.wire(name, EinSum::new(axes, f32::datum_type()), &[x, w])?
-        };
+        let w = self.konst(&format!("{name}.weight"), linear.weight)?;
+        let y = self.wire(name, EinSum::new(axes, f32::datum_type()), &[x, w])?;
         let b = self.konst(&format!("{name}.bias"), linear.bias)?;
         self.binary(&format!("{name}.add_bias"), math::add(), y, b)
     }

@@ -6,6 +6,7 @@
 //! ([`export`]). It depends on `kinglet-runtime` (bundle format, NNEF dialect, engine) and is
 //! never shipped to the device.
 
+pub mod affine;
 pub mod bert;
 pub mod checkpoint;
 pub mod cli;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod export;
 pub mod forecast;
 pub mod graph;
+pub mod lstm;
 pub mod onnx;
 pub mod quantize;
 pub mod weights;

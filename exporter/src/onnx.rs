@@ -36,9 +36,10 @@ pub fn load_forecaster(path: &Path, shape: ForecastShape) -> Result<TypedModel> 
             what: "no such ONNX file".into(),
         });
     }
-    let model = tract_onnx::onnx()
+    let mut model = tract_onnx::onnx()
         .model_for_path(path)
         .map_err(|e| bad(format!("not a loadable ONNX model: {e:#}")))?;
+    crate::lstm::fuse_lstms(&mut model);
     for node in model.nodes() {
         let name = node.op.name();
         if name.contains("Unimplemented") || name.contains("Unknown") {

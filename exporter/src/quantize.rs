@@ -130,10 +130,8 @@ pub fn transform_graph(model: TypedModel, precision: Precision) -> Result<TypedM
 /// run time, weights per output channel, i8×i8→i32, then both scales. Matmuls whose contracted
 /// axis is not the activation's last (and those inside loops) stay f32.
 pub fn int8_matmul_weights(mut model: TypedModel) -> Result<TypedModel> {
-    use kinglet_runtime::ops::quantize_rows::QuantizeRows;
-    use tract_nnef::tract_core::ops::cast::cast;
+    use kinglet_runtime::ops::linear_i8::wire_linear_i8;
     use tract_nnef::tract_core::ops::einsum::EinSum;
-    use tract_nnef::tract_core::ops::math;
 
     let candidates: Vec<usize> = model
         .eval_order()
@@ -197,58 +195,14 @@ pub fn int8_matmul_weights(mut model: TypedModel) -> Result<TypedModel> {
                 .permute_axes(&[1, 0])
                 .map_err(ExportError::graph)?
         };
-        let (wq, w_scale) = int8_per_row(&w_nk)?;
-        let name = &node.name;
-        let x: String = x_axes.iter().collect();
-        let out: String = out_axes.iter().collect();
-        let expr: AxesMapping = format!("{x},{n}{k},,,,,,,->{out}")
-            .parse()
-            .map_err(ExportError::graph)?;
-
         let mut patch = TypedModelPatch::default();
         let graph = |e| ExportError::graph(e);
         let xin = patch
             .tap_model(&model, node.inputs[x_slot])
             .map_err(graph)?;
-        let xq = patch
-            .wire_node(format!("{name}.quantize_input"), QuantizeRows, &[xin])
-            .map_err(graph)?;
-        let wq = patch
-            .add_const(format!("{name}.weight_i8"), wq)
-            .map_err(graph)?;
-        let zero_i8 = patch
-            .add_const(format!("{name}.zero_i8"), tensor0(0i8))
-            .map_err(graph)?;
-        let zero_i32 = patch
-            .add_const(format!("{name}.zero_i32"), tensor0(0i32))
-            .map_err(graph)?;
-        let one = patch
-            .add_const(format!("{name}.one"), tensor0(1f32))
-            .map_err(graph)?;
-        let q = EinSum::newq(expr, i32::datum_type(), i32::datum_type());
-        let inputs = [
-            xq[0], wq, zero_i32, zero_i8, one, zero_i8, one, zero_i32, one,
-        ];
-        let acc = patch
-            .wire_node(format!("{name}.matmul_i8"), q, &inputs)
-            .map_err(graph)?;
-        let acc = patch
-            .wire_node(format!("{name}.to_f32"), cast(f32::datum_type()), &acc)
-            .map_err(graph)?;
-        let y = wire_with_rank_broadcast(
-            format!("{name}.input_scale"),
-            &mut patch,
-            math::mul(),
-            &[acc[0], xq[1]],
-        )
-        .map_err(graph)?;
-        let ws = patch
-            .add_const(format!("{name}.weight_scale"), w_scale)
-            .map_err(graph)?;
-        let y =
-            wire_with_rank_broadcast(name, &mut patch, math::mul(), &[y[0], ws]).map_err(graph)?;
+        let y = wire_linear_i8(&mut patch, &node.name, xin, &w_nk, None).map_err(graph)?;
         patch
-            .shunt_outside(&model, OutletId::new(id, 0), y[0])
+            .shunt_outside(&model, OutletId::new(id, 0), y)
             .map_err(graph)?;
         patch.apply(&mut model).map_err(graph)?;
     }

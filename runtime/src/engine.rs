@@ -17,14 +17,31 @@ pub fn one_shot_scans(model: &mut TypedModel) {
     }
 }
 
-/// Runs tract's matrix kernels on `threads` threads from now on (1: the calling thread only).
-pub fn set_threads(threads: usize) {
-    use tract_linalg::multithread::{set_default_executor, Executor};
-    set_default_executor(if threads > 1 {
-        Executor::multithread(threads)
+static POOL: std::sync::Mutex<Option<std::sync::Arc<rayon::ThreadPool>>> =
+    std::sync::Mutex::new(None);
+
+/// Runs kinglet's int8 matrix products on `threads` threads from now on (1: the calling
+/// thread only, the edge default). tract's own kernels stay on the calling thread: its
+/// multithreaded build doubles the binary's size for a gain the edge boards mostly cannot use.
+pub fn set_threads(threads: usize) -> Result<()> {
+    let pool = if threads > 1 {
+        // the calling thread works too: `threads − 1` workers
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads - 1)
+            .thread_name(|i| format!("kinglet-worker-{i}"))
+            .build()
+            .map_err(|e| Error::Inference(format!("cannot start {threads} threads: {e}")))?;
+        Some(std::sync::Arc::new(pool))
     } else {
-        Executor::SingleThread
-    });
+        None
+    };
+    *POOL.lock().unwrap_or_else(|e| e.into_inner()) = pool;
+    Ok(())
+}
+
+/// The worker pool [`set_threads`] started, if any.
+pub fn thread_pool() -> Option<std::sync::Arc<rayon::ThreadPool>> {
+    POOL.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// An optimized, runnable graph with its reusable execution state.
@@ -47,6 +64,11 @@ impl Engine {
     pub fn from_typed(mut model: TypedModel) -> Result<Engine> {
         one_shot_scans(&mut model);
         crate::ops::moving_sum::rewrite_sum_pools(&mut model).map_err(Error::inference)?;
+        if crate::ops::gemm_i8::available() {
+            // after declutter, so that no-op casts the NNEF reader adds do not hide the pattern
+            model = model.into_decluttered().map_err(Error::inference)?;
+            crate::ops::linear_i8::fuse_epilogues(&mut model).map_err(Error::inference)?;
+        }
         let plan = model.into_optimized().map_err(Error::inference)?;
         let runnable = plan.into_runnable().map_err(Error::inference)?;
         let state = runnable.spawn().map_err(Error::inference)?;
@@ -69,12 +91,19 @@ impl Engine {
         Ok(view.iter().copied().collect())
     }
 
-    /// Names of the matrix-multiplication kernels tract picked for this CPU, with how many
-    /// matmuls use each (e.g. `avx2_mmm_i32_8x8`, `arm64simd_mmm_i32_8x8`).
+    /// Names of the matrix-multiplication kernels picked for this CPU, with how many
+    /// matmuls use each (e.g. `avx2_mmm_i32_8x8`, `arm64simd_mmm_i32_8x8`, or kinglet's own
+    /// fused int8 kernel `kinglet_avx512vnni_i32_6x64`).
     pub fn matmul_kernels(&self) -> Vec<(String, usize)> {
+        use crate::ops::linear_i8::LinearI8Packed;
         use tract_nnef::tract_core::ops::matmul::optimized::OptMatMul;
         let mut counts = std::collections::BTreeMap::<String, usize>::new();
         for node in self.model().nodes() {
+            if node.op_is::<LinearI8Packed>() {
+                *counts
+                    .entry(LinearI8Packed::KERNEL.to_string())
+                    .or_default() += 1;
+            }
             if let Some(op) = node.op_as::<OptMatMul>() {
                 for mmm in &op.mmm {
                     *counts.entry(mmm.name().to_string()).or_default() += 1;

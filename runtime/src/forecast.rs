@@ -141,11 +141,13 @@ impl Forecaster {
                 window[i]
             )));
         }
-        let normalized: Vec<f32> = window
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (v - self.meta.mean[i % f]) / self.meta.std[i % f])
-            .collect();
+        // row by row: no per-value division to find the column
+        let mut normalized = window.to_vec();
+        for row in normalized.chunks_exact_mut(f) {
+            for ((v, mean), std) in row.iter_mut().zip(&self.meta.mean).zip(&self.meta.std) {
+                *v = (*v - mean) / std;
+            }
+        }
         let normalized = self.run_normalized(&normalized)?;
         let t = self.targets.len();
         let values = normalized

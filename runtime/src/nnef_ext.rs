@@ -22,5 +22,7 @@ fn registry() -> Registry {
     // one op when decluttering, and that op has no serializer of its own.
     registry.register_unit_element_wise("kinglet_gelu_exact", &GeluExact {});
     crate::ops::quantize_rows::register(&mut registry);
+    crate::ops::linear_i8::register(&mut registry);
+    crate::ops::lstm::register(&mut registry);
     registry
 }

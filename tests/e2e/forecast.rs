@@ -436,22 +436,65 @@ fn forecasting_twice_gives_identical_answers() {
     assert_eq!(b, c);
 }
 
-#[test]
-fn dlinear_moving_average_runs_as_a_running_sum() {
-    let bundle = crate::shared::repo_root().join("models/etth1-dlinear.kinglet");
+/// Operator kinds of a bundle's optimized plan, each with its node count, from
+/// `kinglet inspect --json --profile`.
+fn plan_ops(bundle: &std::path::Path) -> Vec<(String, u64)> {
     let r = crate::cli::run(
         crate::cli::kinglet()
             .args(["inspect", "--json", "--profile", "--model"])
-            .arg(&bundle),
+            .arg(bundle),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let ops: Vec<&str> = v["profile"]
+    v["profile"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p["op"].as_str().unwrap())
-        .collect();
-    assert!(ops.contains(&"KingletMovingSum"), "{ops:?}");
-    assert!(!ops.iter().any(|o| o.contains("SumPool")), "{ops:?}");
+        .map(|p| {
+            (
+                p["op"].as_str().unwrap().to_string(),
+                p["nodes"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn shipped_dlinear_is_folded_into_one_matrix_product() {
+    let ops = plan_ops(&crate::shared::repo_root().join("models/etth1-dlinear.kinglet"));
+    assert!(ops.contains(&("OptMatMul".to_string(), 1)), "{ops:?}");
+    assert!(
+        !ops.iter()
+            .any(|(o, _)| o.contains("SumPool") || o.contains("MovingSum") || o == "Concat"),
+        "{ops:?}"
+    );
+}
+
+#[test]
+fn unfolded_dlinear_moving_average_runs_as_a_running_sum() {
+    // int8 weights are not folded: the pooling stays, as kinglet's running sum
+    let shared = require_shared!("unfolded_dlinear_moving_average_runs_as_a_running_sum");
+    let dir = shared.join("models/forecast/dlinear");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("dlinear-int8.kinglet");
+    let r = run(kinglet_export()
+        .arg("forecast")
+        .arg(dir.join("model.onnx"))
+        .arg("--norm")
+        .arg(dir.join("norm.json"))
+        .args(["--precision", "int8", "--check"])
+        .arg(shared.join("data/etth1/ETTh1.csv"))
+        .args(["--check-rows", "11184..12000", "-o"])
+        .arg(&out));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ops = plan_ops(&out);
+    assert!(ops.iter().any(|(o, _)| o == "KingletMovingSum"), "{ops:?}");
+    assert!(!ops.iter().any(|(o, _)| o.contains("SumPool")), "{ops:?}");
+}
+
+#[test]
+fn shipped_lstm_runs_each_layer_as_one_fused_operator() {
+    let ops = plan_ops(&crate::shared::repo_root().join("models/etth1-lstm.kinglet"));
+    assert!(ops.contains(&("KingletLstm".to_string(), 2)), "{ops:?}");
+    assert!(!ops.iter().any(|(o, _)| o == "Scan"), "{ops:?}");
 }

@@ -13,7 +13,7 @@ pub struct ModelArg {
     /// [default: the budget the exporter stored in the bundle].
     #[arg(long, value_name = "SIZE", value_parser = crate::memory::parse_bytes)]
     pub budget: Option<u64>,
-    /// Worker threads for tract's matrix kernels (1 = the calling thread only, the edge
+    /// Worker threads for the int8 matrix products (1 = the calling thread only, the edge
     /// default; more use a thread pool, whose workers allocate outside the arena).
     #[arg(long, value_name = "T", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: u16,
@@ -22,7 +22,7 @@ pub struct ModelArg {
 impl ModelArg {
     /// Loads the bundle with the memory preflight and budget.
     pub fn load(&self) -> anyhow::Result<crate::model::Loaded> {
-        crate::engine::set_threads(self.threads as usize);
+        crate::engine::set_threads(self.threads as usize)?;
         let options = crate::memory::LoadOptions {
             budget_bytes: self.budget,
         };

@@ -34,6 +34,9 @@ impl Op for MovingSum {
     op_as_typed_op!();
 }
 
+/// Series advanced together when each is contiguous.
+const LANES: usize = 8;
+
 /// Sums every window of `window` consecutive rows: `xs` is `outer × len × inner` row-major,
 /// `out` is `outer × (len − window + 1) × inner`.
 pub fn moving_sum(
@@ -47,6 +50,27 @@ pub fn moving_sum(
 ) {
     let out_len = len + 1 - window;
     let scale = if mean { 1.0 / window as f64 } else { 1.0 };
+    if inner == 1 {
+        // one series per outer index (channels-first, as DLinear's pooling): advance 8 series
+        // together so their add chains overlap instead of waiting on each other
+        for first in (0..outer).step_by(LANES) {
+            let lanes = (outer - first).min(LANES);
+            let x = |l: usize, t: usize| xs[(first + l) * len + t] as f64;
+            let mut sums = [0f64; LANES];
+            for (l, s) in sums.iter_mut().enumerate().take(lanes) {
+                *s = (0..window).map(|t| x(l, t)).sum();
+            }
+            for t in 0..out_len {
+                for (l, s) in sums.iter_mut().enumerate().take(lanes) {
+                    if t > 0 {
+                        *s += x(l, t + window - 1) - x(l, t - 1);
+                    }
+                    out[(first + l) * out_len + t] = (*s * scale) as f32;
+                }
+            }
+        }
+        return;
+    }
     let mut sums = vec![0f64; inner];
     for o in 0..outer {
         let x = &xs[o * len * inner..][..len * inner];
@@ -164,7 +188,14 @@ mod tests {
 
     #[test]
     fn running_sum_equals_direct_window_sums() {
-        let (outer, len, inner, window) = (3, 40, 2, 7);
+        // interleaved series, and contiguous ones (more than one group of lanes)
+        for (outer, inner) in [(3, 2), (11, 1)] {
+            running_sums_match(outer, inner);
+        }
+    }
+
+    fn running_sums_match(outer: usize, inner: usize) {
+        let (len, window) = (40, 7);
         let xs: Vec<f32> = (0..outer * len * inner)
             .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.13)
             .collect();
