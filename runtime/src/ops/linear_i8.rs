@@ -15,6 +15,7 @@
 //!
 //! Both compute the same integer products; they differ only in float rounding of the rescale.
 
+use super::fast_math::gelu_exact;
 use super::gemm_i8::{self, Epilogue, PackedWeights};
 use super::quantize_rows::{quantize_rows, QuantizeRows};
 use tract_nnef::internal::*;
@@ -147,23 +148,6 @@ impl EvalOp for LinearI8 {
         *shape.last_mut().unwrap() = n;
         Ok(tvec!(Tensor::from_shape(&shape, &y)?.into_tvalue()))
     }
-}
-
-/// Exact GELU in f64 (erf by its series, or 0/1 beyond ±6), for the unfused evaluation.
-fn gelu_exact(v: f32) -> f32 {
-    let z = v as f64 / std::f64::consts::SQRT_2;
-    let erf = if z.abs() > 4.5 {
-        z.signum()
-    } else {
-        let (mut term, mut sum, mut n) = (z, z, 0.0);
-        while term.abs() > 1e-16 {
-            n += 1.0;
-            term *= -z * z / n;
-            sum += term / (2.0 * n + 1.0);
-        }
-        sum * 2.0 / std::f64::consts::PI.sqrt()
-    };
-    (0.5 * v as f64 * (1.0 + erf)) as f32
 }
 
 impl TypedOp for LinearI8 {
