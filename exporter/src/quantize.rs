@@ -58,24 +58,7 @@ impl std::fmt::Display for Precision {
 /// Symmetric int8 quantization of each row of a `[rows, cols]` f32 matrix: returns the i8
 /// matrix and one f32 scale per row (`w ≈ q · scale`).
 pub fn int8_per_row(w: &Tensor) -> Result<(Tensor, Tensor)> {
-    let (rows, cols) = match w.shape() {
-        [r, c] => (*r, *c),
-        other => {
-            return Err(ExportError::Graph(format!(
-                "int8 quantization of a rank-{} tensor",
-                other.len()
-            )))
-        }
-    };
-    let plain = w.try_as_plain_ram().map_err(ExportError::graph)?;
-    let data = plain.as_slice::<f32>().map_err(ExportError::graph)?;
-    let mut q = vec![0i8; rows * cols];
-    let mut scales = vec![0f32; rows];
-    kinglet_runtime::ops::quantize_rows::quantize_rows(data, cols, &mut q, &mut scales);
-    Ok((
-        Tensor::from_shape(&[rows, cols], &q).map_err(ExportError::graph)?,
-        Tensor::from_shape(&[rows], &scales).map_err(ExportError::graph)?,
-    ))
+    kinglet_runtime::ops::quantize_rows::int8_per_row(w).map_err(ExportError::graph)
 }
 
 /// Q4_0 block quantization of a `[rows, cols]` f32 matrix (cols a multiple of 32), as a tensor

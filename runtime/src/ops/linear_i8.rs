@@ -17,7 +17,7 @@
 
 use super::fast_math::gelu_exact;
 use super::gemm_i8::{self, Epilogue, PackedWeights};
-use super::quantize_rows::{quantize_rows, QuantizeRows};
+use super::quantize_rows::{int8_per_row, quantize_rows, QuantizeRows};
 use tract_nnef::internal::*;
 use tract_nnef::ser::invocation;
 use tract_nnef::tract_core::ops::cast::cast;
@@ -47,26 +47,15 @@ pub fn wire_linear_i8(
     weight: &Tensor,
     bias: Option<Tensor>,
 ) -> TractResult<OutletId> {
-    let [n, k] = *weight.shape() else {
-        bail!(
-            "{name}: int8 weight must be rank 2, got {:?}",
-            weight.shape()
-        );
-    };
-    let plain = weight.try_as_plain_ram()?;
-    let mut q = vec![0i8; n * k];
-    let mut scales = vec![0f32; n];
-    quantize_rows(plain.as_slice::<f32>()?, k, &mut q, &mut scales);
+    let (q, scales) = int8_per_row(weight)?;
+    let n = q.shape()[0];
     let bias = match bias {
         Some(b) => b,
         None => Tensor::zero::<f32>(&[n])?,
     };
     ensure!(bias.shape() == [n], "{name}: bias must be [{n}]");
-    let w = patch.add_const(format!("{name}.weight"), Tensor::from_shape(&[n, k], &q)?)?;
-    let s = patch.add_const(
-        format!("{name}.weight_scale"),
-        Tensor::from_shape(&[n], &scales)?,
-    )?;
+    let w = patch.add_const(format!("{name}.weight"), q)?;
+    let s = patch.add_const(format!("{name}.weight_scale"), scales)?;
     let b = patch.add_const(format!("{name}.bias"), bias)?;
     Ok(patch.wire_node(name, LinearI8::default(), &[x, w, s, b])?[0])
 }

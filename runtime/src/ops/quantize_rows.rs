@@ -47,6 +47,22 @@ pub fn quantize_rows(xs: &[f32], k: usize, qs: &mut [i8], scales: &mut [f32]) {
     }
 }
 
+/// Quantizes a constant `[rows, cols]` f32 matrix row by row (per output channel): the i8
+/// matrix and one f32 scale per row (`w ≈ q · scale`).
+pub fn int8_per_row(w: &Tensor) -> TractResult<(Tensor, Tensor)> {
+    let [rows, cols] = *w.shape() else {
+        bail!("int8 quantization of a rank-{} tensor", w.rank());
+    };
+    let plain = w.try_as_plain_ram()?;
+    let mut q = vec![0i8; rows * cols];
+    let mut scales = vec![0f32; rows];
+    quantize_rows(plain.as_slice::<f32>()?, cols, &mut q, &mut scales);
+    Ok((
+        Tensor::from_shape(&[rows, cols], &q)?,
+        Tensor::from_shape(&[rows], &scales)?,
+    ))
+}
+
 /// Largest magnitude of a row (NaN ignored), in eight independent lanes so it vectorizes.
 #[inline(always)]
 fn max_abs(row: &[f32]) -> f32 {
