@@ -36,6 +36,27 @@ fn int8_matmuls_run_on_integer_kernels() {
     assert!(int8 >= 38, "integer kernels: {kernels:?}");
 }
 
+#[test]
+fn attention_runs_as_one_fused_operator_per_layer_where_avx512_is_available() {
+    let mut c = Classifier::from_bundle(&Bundle::read(shipped_sentiment()).unwrap()).unwrap();
+    let model = c.engine().model();
+    let count = |name: &str| {
+        model
+            .nodes()
+            .iter()
+            .filter(|n| n.op().name() == name)
+            .count()
+    };
+    let (fused, softmaxes) = (count("KingletAttention"), count("Softmax"));
+    if kinglet_runtime::ops::attention::available() {
+        // 6 layers; the classifier's own softmax is outside the graph
+        assert_eq!((fused, softmaxes), (6, 0));
+    } else {
+        eprintln!("no AVX-512 F here: attention runs as stored, on tract's kernels");
+        assert_eq!((fused, softmaxes), (0, 6));
+    }
+}
+
 /// The labels and logits x86 produced with the shipped int8 bundle on the 256-row sample,
 /// committed so every other architecture can be held to them.
 #[test]

@@ -18,7 +18,7 @@ pub const NR: usize = 64;
 /// Rows per micro-kernel call.
 pub const MR: usize = 6;
 /// Smallest product (multiply-adds) shared out among threads.
-const PARALLEL_MIN_MACS: usize = 8 << 20;
+pub(crate) const PARALLEL_MIN_MACS: usize = 8 << 20;
 
 /// What happens to each output after scaling and bias.
 #[derive(Debug, Clone, Copy, Default)]
@@ -165,7 +165,7 @@ impl PackedWeights {
 
 /// The output, written by several threads at disjoint columns.
 #[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
+pub(crate) struct SharedOut(pub(crate) *mut f32);
 // SAFETY: only used for disjoint writes within one `pool.scope`.
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}

@@ -1,6 +1,7 @@
 //! Operators kinglet adds to tract, each in its own file with its NNEF (de)serialization.
 //! Registered for both exporter and runtime by [`crate::nnef_ext`].
 
+pub mod attention;
 pub mod fast_math;
 pub mod gemm_i8;
 pub mod linear_i8;
