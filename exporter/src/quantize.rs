@@ -105,7 +105,32 @@ pub fn transform_graph(model: TypedModel, precision: Precision) -> Result<TypedM
     transform
         .transform(&mut model)
         .map_err(ExportError::graph)?;
+    keep_f32_inputs(&mut model).map_err(ExportError::graph)?;
     model.into_decluttered().map_err(ExportError::graph)
+}
+
+/// The f16 transform turns f32 graph inputs into f16 ones; a bundle's interface stays f32 at
+/// every precision (the runtime feeds normalized f32 windows), so each such input is read as f32
+/// again and cast to f16 inside the graph.
+fn keep_f32_inputs(model: &mut TypedModel) -> TractResult<()> {
+    use tract_nnef::tract_core::ops::cast::cast;
+    use tract_nnef::tract_core::ops::source::TypedSource;
+    for input in model.input_outlets()?.to_vec() {
+        let fact = model.outlet_fact(input)?.clone();
+        if fact.datum_type != f16::datum_type() {
+            continue;
+        }
+        let successors = model.outlet_successors(input).to_vec();
+        let f32_fact = f32::fact(fact.shape.clone());
+        model.node_mut(input.node).op = Box::new(TypedSource::new(f32_fact.clone()));
+        model.set_outlet_fact(input, f32_fact)?;
+        let name = format!("{}.f16", model.node(input.node).name);
+        let half = model.wire_node(name, cast(f16::datum_type()), &[input])?[0];
+        for inlet in successors {
+            model.add_edge(half, inlet)?;
+        }
+    }
+    Ok(())
 }
 
 /// Rewrites every top-level f32 matmul of an imported graph whose weight is a constant

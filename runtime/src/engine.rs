@@ -64,12 +64,11 @@ impl Engine {
     pub fn from_typed(mut model: TypedModel) -> Result<Engine> {
         one_shot_scans(&mut model);
         crate::ops::moving_sum::rewrite_sum_pools(&mut model).map_err(Error::inference)?;
-        if crate::ops::gemm_i8::available() || crate::ops::attention::available() {
-            // after declutter, so that no-op casts the NNEF reader adds do not hide the patterns
-            model = model.into_decluttered().map_err(Error::inference)?;
-            crate::ops::linear_i8::fuse_epilogues(&mut model).map_err(Error::inference)?;
-            crate::ops::attention::fuse_attention(&mut model).map_err(Error::inference)?;
-        }
+        // after declutter, so that no-op casts the NNEF reader adds do not hide the patterns
+        model = model.into_decluttered().map_err(Error::inference)?;
+        crate::ops::linear_i8::fuse_epilogues(&mut model).map_err(Error::inference)?;
+        crate::ops::attention::fuse_attention(&mut model).map_err(Error::inference)?;
+        crate::ops::gelu::use_kinglet_gelu(&mut model).map_err(Error::inference)?;
         let plan = model.into_optimized().map_err(Error::inference)?;
         let runnable = plan.into_runnable().map_err(Error::inference)?;
         let state = runnable.spawn().map_err(Error::inference)?;

@@ -493,6 +493,31 @@ fn unfolded_dlinear_moving_average_runs_as_a_running_sum() {
 }
 
 #[test]
+fn f16_dlinear_takes_f32_windows_and_keeps_its_accuracy() {
+    let shared = require_shared!("f16_dlinear_takes_f32_windows_and_keeps_its_accuracy");
+    let dir = shared.join("models/forecast/dlinear");
+    let csv = shared.join("data/etth1/ETTh1.csv");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("dlinear-f16.kinglet");
+    let r = run(kinglet_export()
+        .arg("forecast")
+        .arg(dir.join("model.onnx"))
+        .arg("--norm")
+        .arg(dir.join("norm.json"))
+        .args(["--precision", "f16", "--check"])
+        .arg(&csv)
+        .args(["--check-rows", "11184..12000", "-o"])
+        .arg(&out));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = eval_json(&out, &csv, "11184..14400");
+    eprintln!("dlinear f16 eval: {v}");
+    assert_eq!(v["windows"], 2785);
+    // f32: 0.3712 / 0.3930
+    assert!((v["mse"].as_f64().unwrap() - 0.3712).abs() <= 2e-3, "{v}");
+    assert!((v["mae"].as_f64().unwrap() - 0.3930).abs() <= 2e-3, "{v}");
+}
+
+#[test]
 fn shipped_lstm_runs_each_layer_as_one_fused_operator() {
     let ops = plan_ops(&crate::shared::repo_root().join("models/etth1-lstm.kinglet"));
     assert!(ops.contains(&("KingletLstm".to_string(), 2)), "{ops:?}");

@@ -42,6 +42,22 @@ pub fn tanh(x: f32) -> f32 {
     1.0 - 2.0 / (exp(2.0 * x) + 1.0)
 }
 
+/// Exact (erf) GELU, `x/2 · (1 + erf(x/√2))`, with erf from Abramowitz–Stegun 7.1.26
+/// (absolute error below 1.5e-7): branch-free, so slices of it vectorize. The same formula
+/// as [`avx512::gelu16`].
+#[inline(always)]
+pub fn gelu(x: f32) -> f32 {
+    let z = x * std::f32::consts::FRAC_1_SQRT_2;
+    let a = z.abs();
+    let t = 1.0 / (0.327_591_1 * a + 1.0);
+    let mut p = 1.061_405_4f32;
+    for c in [-1.453_152_1, 1.421_413_8, -0.284_496_74, 0.254_829_6] {
+        p = p * t + c;
+    }
+    let erf_abs = 1.0 - p * t * exp(-a * a);
+    0.5 * x * (1.0 + erf_abs.copysign(z))
+}
+
 /// Exact GELU, `x/2 · (1 + erf(x/√2))`, in f64 with erf by its Maclaurin series (±1 beyond
 /// |z| > 4.5, where erf is 1 to f32 precision): the slow reference, for unfused evaluation.
 pub fn gelu_exact(v: f32) -> f32 {
@@ -154,6 +170,17 @@ mod tests {
         assert_eq!(tanh(50.0), 1.0);
         assert_eq!(tanh(-50.0), -1.0);
         assert!(sigmoid(-200.0) < 1e-34);
+    }
+
+    #[test]
+    fn portable_gelu_matches_erf_definition() {
+        for i in -32000..32000 {
+            let x = i as f32 * 3e-4;
+            let (got, want) = (gelu(x), gelu_exact(x));
+            assert!((got - want).abs() < 2e-6 * (1.0 + x.abs()), "gelu({x})");
+        }
+        assert_eq!(gelu(-30.0), 0.0);
+        assert_eq!(gelu(30.0), 30.0);
     }
 
     #[cfg(target_arch = "x86_64")]

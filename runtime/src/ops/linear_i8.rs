@@ -294,8 +294,7 @@ fn lower_to_tract_ops(
         &[y[0], inputs[3]],
     )?;
     if gelu {
-        let op = tract_nnef::tract_core::ops::nn::gelu_exact::gelu_exact();
-        y = patch.wire_node(format!("{name}.gelu"), op, &y)?;
+        y = patch.wire_node(format!("{name}.gelu"), super::gelu::gelu(), &y)?;
     }
     if let Some(&residual) = inputs.get(4) {
         y = patch.wire_node(format!("{name}.residual"), math::add(), &[y[0], residual])?;

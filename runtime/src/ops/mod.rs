@@ -3,6 +3,7 @@
 
 pub mod attention;
 pub mod fast_math;
+pub mod gelu;
 pub mod gemm_i8;
 pub mod linear_i8;
 pub mod lstm;

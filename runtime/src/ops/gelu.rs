@@ -1,0 +1,129 @@
+//! Exact (erf) GELU on f32 tensors, in kinglet's own vectorized code: the activation of every
+//! BERT feed-forward block that is not already folded into the int8 linear kernel.
+//!
+//! Bundles store tract's `GeluExact`; at load, [`use_kinglet_gelu`] swaps each f32 one for
+//! [`Gelu`], the same element-wise function computed with Abramowitz–Stegun's erf (absolute
+//! error below 1.5e-7): sixteen lanes at a time with AVX-512 F, else a branch-free loop the
+//! compiler vectorizes (NEON, SSE/AVX). This keeps the activation fast whatever optimization
+//! level the rest of tract is built at (the release profile builds it for size).
+
+use super::fast_math;
+use tract_nnef::internal::*;
+use tract_nnef::tract_core::ops::element_wise::{ElementWiseMiniOp, ElementWiseOp};
+use tract_nnef::tract_core::ops::nn::GeluExact;
+
+/// Exact GELU on f32; other types are left to tract's [`GeluExact`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Gelu;
+
+impl ElementWiseMiniOp for Gelu {
+    fn name(&self) -> String {
+        "KingletGelu".into()
+    }
+
+    fn validation(&self) -> Validation {
+        Validation::Rounding
+    }
+
+    fn eval_in_place(&self, t: &mut Tensor, out_dt: Option<DatumType>) -> TractResult<()> {
+        if t.datum_type() != f32::datum_type() {
+            return GeluExact {}.eval_in_place(t, out_dt);
+        }
+        let mut plain = t.try_as_plain_ram_mut()?;
+        gelu_in_place(plain.as_slice_mut::<f32>()?);
+        Ok(())
+    }
+
+    fn cost_per_element(&self, dt: DatumType) -> TVec<(Cost, usize)> {
+        tvec!((Cost::FMA(dt), 16))
+    }
+}
+
+/// The element-wise operator wrapping [`Gelu`].
+pub fn gelu() -> ElementWiseOp {
+    ElementWiseOp(Box::new(Gelu), None)
+}
+
+/// `x ← gelu(x)` for every element.
+pub fn gelu_in_place(xs: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512 F checked just above.
+        unsafe { gelu_avx512(xs) };
+        return;
+    }
+    xs.iter_mut().for_each(|x| *x = fast_math::gelu(*x));
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn gelu_avx512(xs: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let mut chunks = xs.chunks_exact_mut(16);
+    for chunk in &mut chunks {
+        let p = chunk.as_mut_ptr();
+        _mm512_storeu_ps(p, fast_math::avx512::gelu16(_mm512_loadu_ps(p)));
+    }
+    let tail = chunks.into_remainder();
+    if !tail.is_empty() {
+        let mask: __mmask16 = (1u16 << tail.len()) - 1;
+        let p = tail.as_mut_ptr();
+        let x = _mm512_maskz_loadu_ps(mask, p);
+        _mm512_mask_storeu_ps(p, mask, fast_math::avx512::gelu16(x));
+    }
+}
+
+/// Replaces every f32 `GeluExact` of `model` by [`Gelu`]. Returns how many.
+pub fn use_kinglet_gelu(model: &mut TypedModel) -> TractResult<usize> {
+    let mut replaced = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let is_gelu = node
+            .op_as::<ElementWiseOp>()
+            .is_some_and(|e| e.0.is::<GeluExact>() && e.1.is_none());
+        if is_gelu && model.outlet_fact(node.inputs[0])?.datum_type == f32::datum_type() {
+            model.node_mut(id).op = Box::new(gelu());
+            replaced += 1;
+        }
+    }
+    Ok(replaced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinglet_gelu_matches_tract_gelu_on_every_tail_length() -> TractResult<()> {
+        for len in [1, 15, 16, 17, 100, 1536] {
+            let xs: Vec<f32> = (0..len)
+                .map(|i| (i as f32 - len as f32 / 2.0) * 0.013)
+                .collect();
+            let mut model = TypedModel::default();
+            let x = model.add_source("x", f32::fact([len]))?;
+            let y = model.wire_node(
+                "gelu",
+                tract_nnef::tract_core::ops::nn::gelu_exact::gelu_exact(),
+                &[x],
+            )?;
+            model.select_output_outlets(&y)?;
+            let mut ours = model.clone();
+            assert_eq!(use_kinglet_gelu(&mut ours)?, 1);
+            let input = tvec!(Tensor::from_shape(&[len], &xs)?.into_tvalue());
+            let want = model.into_runnable()?.run(input.clone())?;
+            let got = ours.into_runnable()?.run(input)?;
+            let (want, got) = (want[0].try_as_plain_ram()?, got[0].try_as_plain_ram()?);
+            for ((x, w), g) in xs
+                .iter()
+                .zip(want.as_slice::<f32>()?)
+                .zip(got.as_slice::<f32>()?)
+            {
+                assert!(
+                    (w - g).abs() < 2e-6 * (1.0 + x.abs()),
+                    "gelu({x}): {g} vs {w}"
+                );
+            }
+        }
+        Ok(())
+    }
+}
