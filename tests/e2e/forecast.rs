@@ -470,24 +470,29 @@ fn shipped_dlinear_is_folded_into_one_matrix_product() {
     );
 }
 
-#[test]
-fn unfolded_dlinear_moving_average_runs_as_a_running_sum() {
-    // int8 weights are not folded: the pooling stays, as kinglet's running sum
-    let shared = require_shared!("unfolded_dlinear_moving_average_runs_as_a_running_sum");
+/// Exports the shared DLinear at `precision`, checked on ETTh1 validation rows, into `tmp`.
+fn export_shared_dlinear(shared: &Path, precision: &str, tmp: &Path) -> PathBuf {
     let dir = shared.join("models/forecast/dlinear");
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("dlinear-int8.kinglet");
+    let out = tmp.join(format!("dlinear-{precision}.kinglet"));
     let r = run(kinglet_export()
         .arg("forecast")
         .arg(dir.join("model.onnx"))
         .arg("--norm")
         .arg(dir.join("norm.json"))
-        .args(["--precision", "int8", "--check"])
+        .args(["--precision", precision, "--check"])
         .arg(shared.join("data/etth1/ETTh1.csv"))
         .args(["--check-rows", "11184..12000", "-o"])
         .arg(&out));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let ops = plan_ops(&out);
+    out
+}
+
+#[test]
+fn unfolded_dlinear_moving_average_runs_as_a_running_sum() {
+    // int8 weights are not folded: the pooling stays, as kinglet's running sum
+    let shared = require_shared!("unfolded_dlinear_moving_average_runs_as_a_running_sum");
+    let tmp = tempfile::tempdir().unwrap();
+    let ops = plan_ops(&export_shared_dlinear(&shared, "int8", tmp.path()));
     assert!(ops.iter().any(|(o, _)| o == "KingletMovingSum"), "{ops:?}");
     assert!(!ops.iter().any(|(o, _)| o.contains("SumPool")), "{ops:?}");
 }
@@ -495,21 +500,9 @@ fn unfolded_dlinear_moving_average_runs_as_a_running_sum() {
 #[test]
 fn f16_dlinear_takes_f32_windows_and_keeps_its_accuracy() {
     let shared = require_shared!("f16_dlinear_takes_f32_windows_and_keeps_its_accuracy");
-    let dir = shared.join("models/forecast/dlinear");
-    let csv = shared.join("data/etth1/ETTh1.csv");
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("dlinear-f16.kinglet");
-    let r = run(kinglet_export()
-        .arg("forecast")
-        .arg(dir.join("model.onnx"))
-        .arg("--norm")
-        .arg(dir.join("norm.json"))
-        .args(["--precision", "f16", "--check"])
-        .arg(&csv)
-        .args(["--check-rows", "11184..12000", "-o"])
-        .arg(&out));
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let v = eval_json(&out, &csv, "11184..14400");
+    let out = export_shared_dlinear(&shared, "f16", tmp.path());
+    let v = eval_json(&out, &shared.join("data/etth1/ETTh1.csv"), "11184..14400");
     eprintln!("dlinear f16 eval: {v}");
     assert_eq!(v["windows"], 2785);
     // f32: 0.3712 / 0.3930
