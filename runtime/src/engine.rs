@@ -17,19 +17,17 @@ pub fn one_shot_scans(model: &mut TypedModel) {
     }
 }
 
-static POOL: std::sync::Mutex<Option<std::sync::Arc<rayon::ThreadPool>>> =
+static POOL: std::sync::Mutex<Option<std::sync::Arc<crate::workers::Workers>>> =
     std::sync::Mutex::new(None);
 
-/// Runs kinglet's int8 matrix products on `threads` threads from now on (1: the calling
-/// thread only, the edge default). tract's own kernels stay on the calling thread: its
-/// multithreaded build doubles the binary's size for a gain the edge boards mostly cannot use.
+/// Runs kinglet's own kernels (int8 linear layers, attention) on `threads` threads from now on
+/// (1: the calling thread only, the edge default). tract's own kernels stay on the calling
+/// thread: its multithreaded build doubles the binary's size for a gain the edge boards mostly
+/// cannot use.
 pub fn set_threads(threads: usize) -> Result<()> {
     let pool = if threads > 1 {
         // the calling thread works too: `threads − 1` workers
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads - 1)
-            .thread_name(|i| format!("kinglet-worker-{i}"))
-            .build()
+        let pool = crate::workers::Workers::start(threads - 1)
             .map_err(|e| Error::Inference(format!("cannot start {threads} threads: {e}")))?;
         Some(std::sync::Arc::new(pool))
     } else {
@@ -39,8 +37,8 @@ pub fn set_threads(threads: usize) -> Result<()> {
     Ok(())
 }
 
-/// The worker pool [`set_threads`] started, if any.
-pub fn thread_pool() -> Option<std::sync::Arc<rayon::ThreadPool>> {
+/// The workers [`set_threads`] started, if any.
+pub fn thread_pool() -> Option<std::sync::Arc<crate::workers::Workers>> {
     POOL.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 

@@ -25,6 +25,7 @@ pub mod serve;
 pub mod tokenize;
 pub mod verify;
 pub mod window;
+pub mod workers;
 
 pub use bundle::Bundle;
 pub use classify::{Classification, Classifier};

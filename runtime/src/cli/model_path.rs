@@ -13,8 +13,9 @@ pub struct ModelArg {
     /// [default: the budget the exporter stored in the bundle].
     #[arg(long, value_name = "SIZE", value_parser = crate::memory::parse_bytes)]
     pub budget: Option<u64>,
-    /// Worker threads for the int8 matrix products (1 = the calling thread only, the edge
-    /// default; more use a thread pool, whose workers allocate outside the arena).
+    /// Threads for kinglet's own kernels, int8 linear layers and attention (1 = the calling
+    /// thread only, the edge default; more start workers that poll for work between operators
+    /// and allocate outside the arena).
     #[arg(long, value_name = "T", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: u16,
 }

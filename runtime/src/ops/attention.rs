@@ -97,7 +97,16 @@ impl EvalOp for Attention {
         if s > 0 && heads > 0 {
             let mut plain = out.try_as_plain_ram_mut()?;
             let y = plain.as_slice_mut::<f32>()?;
-            attention(q, k, v, y, [s, heads, head_dim], self.scale);
+            let pool = crate::engine::thread_pool();
+            attention(
+                q,
+                k,
+                v,
+                y,
+                [s, heads, head_dim],
+                self.scale,
+                pool.as_deref(),
+            );
         }
         Ok(tvec!(out.into_tvalue()))
     }
@@ -124,23 +133,29 @@ impl TypedOp for Attention {
 }
 
 /// Runs attention over `[s, heads, head_dim]` row-major `q`, `k`, `v` into `y`; heads are
-/// shared out among the pool's threads when the work is large enough.
-fn attention(q: &[f32], k: &[f32], v: &[f32], y: &mut [f32], shape: [usize; 3], scale: f32) {
+/// shared out among the `pool`'s threads when the work is large enough.
+fn attention(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    y: &mut [f32],
+    shape: [usize; 3],
+    scale: f32,
+    pool: Option<&crate::workers::Workers>,
+) {
     let [s, heads, head_dim] = shape;
     assert!(available() && head_dim % 16 == 0 && head_dim <= MAX_HEAD_DIM);
     assert!(q.len() == s * heads * head_dim && k.len() == q.len() && v.len() == q.len());
     assert_eq!(y.len(), q.len());
     #[cfg(target_arch = "x86_64")]
     {
-        let pool = crate::engine::thread_pool();
         let worth_it = 2 * s * s * heads * head_dim >= super::gemm_i8::PARALLEL_MIN_MACS;
-        let threads = match &pool {
-            Some(p) if worth_it => (p.current_num_threads() + 1).min(heads),
+        let parts = match pool {
+            Some(p) if worth_it => p.parts().min(heads),
             _ => 1,
         };
         let out = super::gemm_i8::SharedOut(y.as_mut_ptr());
         let run = move |range: std::ops::Range<usize>| {
-            let out = out;
             let mut scratch = (Vec::new(), Vec::new());
             for h in range {
                 let offset = h * head_dim;
@@ -151,7 +166,7 @@ fn attention(q: &[f32], k: &[f32], v: &[f32], y: &mut [f32], shape: [usize; 3], 
                         q: q.as_ptr().add(offset),
                         k: k.as_ptr().add(offset),
                         v: v.as_ptr().add(offset),
-                        out: out.0.add(offset),
+                        out: out.ptr().add(offset),
                         rows: s,
                         row_stride: heads * head_dim,
                         head_dim,
@@ -161,20 +176,18 @@ fn attention(q: &[f32], k: &[f32], v: &[f32], y: &mut [f32], shape: [usize; 3], 
                 }
             }
         };
-        let share = |t: usize| heads * t / threads..heads * (t + 1) / threads;
+        let share = |t: usize| heads * t / parts..heads * (t + 1) / parts;
         match pool {
-            Some(pool) if threads > 1 => pool.in_place_scope(|scope| {
-                for t in 1..threads {
-                    let range = share(t);
-                    scope.spawn(move |_| run(range));
+            Some(pool) if parts > 1 => pool.run(&|t| {
+                if t < parts {
+                    run(share(t))
                 }
-                run(share(0));
             }),
             _ => run(0..heads),
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (q, k, v, y, scale);
+    let _ = (q, k, v, y, scale, pool);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -481,6 +494,7 @@ mod tests {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (seed >> 8) as f32 / (1 << 24) as f32 * 6.0 - 3.0
         };
+        let pool = crate::workers::Workers::start(2)?;
         for (heads, head_dim) in [(12, 32), (2, 64), (3, 16), (2, 48)] {
             let reference = attention_graph(heads, head_dim)?;
             let mut fused = reference.clone();
@@ -496,6 +510,23 @@ mod tests {
                     .collect::<TractResult<_>>()?;
                 let want = run(reference.clone(), &inputs)?;
                 let got = run(fused.clone(), &inputs)?;
+                // three threads, heads shared out: the same bits
+                let plain: Vec<_> = inputs
+                    .iter()
+                    .map(|t| t.try_as_plain_ram())
+                    .collect::<TractResult<_>>()?;
+                let mut threaded = vec![f32::NAN; rows * heads * head_dim];
+                attention(
+                    plain[0].as_slice::<f32>()?,
+                    plain[1].as_slice::<f32>()?,
+                    plain[2].as_slice::<f32>()?,
+                    &mut threaded,
+                    [rows, heads, head_dim],
+                    1.0 / (head_dim as f32).sqrt(),
+                    Some(&pool),
+                );
+                let single = got.try_as_plain_ram()?;
+                assert_eq!(single.as_slice::<f32>()?, &threaded[..], "{rows} rows");
                 assert_eq!(got.shape(), want.shape());
                 let (got, want) = (got.try_as_plain_ram()?, want.try_as_plain_ram()?);
                 let (got, want) = (got.as_slice::<f32>()?, want.as_slice::<f32>()?);

@@ -18,7 +18,7 @@ pub const NR: usize = 64;
 /// Rows per micro-kernel call.
 pub const MR: usize = 6;
 /// Smallest product (multiply-adds) shared out among threads.
-pub(crate) const PARALLEL_MIN_MACS: usize = 8 << 20;
+pub(crate) const PARALLEL_MIN_MACS: usize = 1 << 20;
 
 /// What happens to each output after scaling and bias.
 #[derive(Debug, Clone, Copy, Default)]
@@ -107,7 +107,7 @@ impl PackedWeights {
         y: &mut [f32],
         m: usize,
         scratch: &mut Vec<u8>,
-        pool: Option<&rayon::ThreadPool>,
+        pool: Option<&crate::workers::Workers>,
         epilogue: Epilogue,
     ) {
         assert!(available());
@@ -126,28 +126,21 @@ impl PackedWeights {
             avx512::quantize_rows(x, self.k, self.k_padded, scratch, &mut scales);
             let panels = self.n.div_ceil(NR);
             // the calling thread takes the first share, the pool's workers the others
-            // below ~8 M multiply-adds waking workers costs more than it saves
+            // below ~1 M multiply-adds handing work to the (polling) workers costs more than it saves
             let worth_it = m * self.k * self.n >= PARALLEL_MIN_MACS;
-            let threads = match pool {
-                Some(p) if worth_it => (p.current_num_threads() + 1).min(panels),
-                _ => 1,
-            };
-            let share = |t: usize| panels * t / threads..panels * (t + 1) / threads;
-            if let (Some(pool), true) = (pool, threads > 1) {
-                let out = SharedOut(y.as_mut_ptr());
-                let (a, scales) = (&scratch[..], &scales[..]);
-                pool.in_place_scope(|s| {
-                    for t in 1..threads {
-                        let range = share(t);
-                        s.spawn(move |_| {
-                            let out = out;
-                            avx512::gemm(self, a, scales, out.0, m, range, epilogue)
-                        });
-                    }
-                    avx512::gemm(self, a, scales, out.0, m, share(0), epilogue);
-                });
-            } else {
-                avx512::gemm(
+            match pool {
+                Some(pool) if worth_it && panels > 1 => {
+                    let parts = pool.parts().min(panels);
+                    let share = |t: usize| panels * t / parts..panels * (t + 1) / parts;
+                    let out = SharedOut(y.as_mut_ptr());
+                    let (a, scales) = (&scratch[..], &scales[..]);
+                    pool.run(&|t| {
+                        if t < parts {
+                            avx512::gemm(self, a, scales, out.ptr(), m, share(t), epilogue)
+                        }
+                    });
+                }
+                _ => avx512::gemm(
                     self,
                     scratch,
                     &scales,
@@ -155,7 +148,7 @@ impl PackedWeights {
                     m,
                     0..panels,
                     epilogue,
-                );
+                ),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -166,6 +159,13 @@ impl PackedWeights {
 /// The output, written by several threads at disjoint columns.
 #[derive(Clone, Copy)]
 pub(crate) struct SharedOut(pub(crate) *mut f32);
+
+impl SharedOut {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    pub(crate) fn ptr(&self) -> *mut f32 {
+        self.0
+    }
+}
 // SAFETY: only used for disjoint writes within one `pool.scope`.
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
@@ -428,10 +428,7 @@ mod tests {
             let packed = PackedWeights::pack(&w, n, k, &ws, &b);
             let mut y = vec![f32::NAN; m * n];
             packed.matmul(&x, &mut y, m, &mut Vec::new(), None, Epilogue::default());
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(2)
-                .build()
-                .unwrap();
+            let pool = crate::workers::Workers::start(2).unwrap();
             let mut y3 = vec![f32::NAN; m * n];
             packed.matmul(
                 &x,
