@@ -122,6 +122,31 @@ fn classify_json_prints_one_object_per_input_line() {
 }
 
 #[test]
+fn classify_on_several_threads_prints_the_same_bits_as_on_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.txt");
+    let long = "a slow, thoughtful and at times frustrating film that rewards patience ".repeat(12);
+    std::fs::write(
+        &input,
+        format!("fine\nthe worst movie of the year\n{long}\n"),
+    )
+    .unwrap();
+    let classify = |threads: &str| {
+        let r = run(kinglet()
+            .args(["classify", "--json", "--threads", threads, "--model"])
+            .arg(shipped_sentiment())
+            .arg("--input")
+            .arg(&input));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout
+    };
+    let one = classify("1");
+    assert_eq!(one.lines().count(), 3);
+    assert_eq!(classify("2"), one);
+    assert_eq!(classify("3"), one);
+}
+
+#[test]
 fn verify_cli_reports_deviation_and_succeeds_on_shipped_bundle() {
     let r = run(kinglet()
         .arg("verify")
