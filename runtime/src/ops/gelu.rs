@@ -2,15 +2,16 @@
 //! BERT feed-forward block that is not already folded into the int8 linear kernel.
 //!
 //! Bundles store tract's `GeluExact`; at load, [`use_kinglet_gelu`] swaps each f32 one for
-//! [`Gelu`], the same element-wise function computed with Abramowitz–Stegun's erf (absolute
-//! error below 1.5e-7): sixteen lanes at a time with AVX-512 F, else a branch-free loop the
-//! compiler vectorizes (NEON, SSE/AVX). This keeps the activation fast whatever optimization
-//! level the rest of tract is built at (the release profile builds it for size).
+//! [`Gelu`], the same element-wise function in one pass: sixteen lanes at a time with AVX-512 F
+//! (erf from Abramowitz–Stegun 7.1.26, error below 1.5e-7), elsewhere tract's own erf kernel for
+//! this CPU between two loops of kinglet's — tract's algorithm, but not slowed down by the
+//! release profile, which builds tract's generic operators for size.
 
-use super::fast_math;
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::element_wise::{ElementWiseMiniOp, ElementWiseOp};
 use tract_nnef::tract_core::ops::nn::GeluExact;
+use tract_nnef::tract_core::tract_linalg::element_wise::ElementWise;
+use tract_nnef::tract_core::tract_linalg::routines::Func;
 
 /// Exact GELU on f32; other types are left to tract's [`GeluExact`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -30,8 +31,7 @@ impl ElementWiseMiniOp for Gelu {
             return GeluExact {}.eval_in_place(t, out_dt);
         }
         let mut plain = t.try_as_plain_ram_mut()?;
-        gelu_in_place(plain.as_slice_mut::<f32>()?);
-        Ok(())
+        gelu_in_place(plain.as_slice_mut::<f32>()?)
     }
 
     fn cost_per_element(&self, dt: DatumType) -> TVec<(Cost, usize)> {
@@ -45,14 +45,30 @@ pub fn gelu() -> ElementWiseOp {
 }
 
 /// `x ← gelu(x)` for every element.
-pub fn gelu_in_place(xs: &mut [f32]) {
+pub fn gelu_in_place(xs: &mut [f32]) -> TractResult<()> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: AVX-512 F checked just above.
         unsafe { gelu_avx512(xs) };
-        return;
+        return Ok(());
     }
-    xs.iter_mut().for_each(|x| *x = fast_math::gelu(*x));
+    static ERF: std::sync::OnceLock<Box<dyn ElementWise<f32>>> = std::sync::OnceLock::new();
+    if ERF.get().is_none() {
+        let _ = ERF.set(Func::Erf.ew_f32()?);
+    }
+    let erf = ERF.get().expect("set just above");
+    let mut scaled = [0f32; 256];
+    for chunk in xs.chunks_mut(scaled.len()) {
+        let scaled = &mut scaled[..chunk.len()];
+        for (s, x) in scaled.iter_mut().zip(chunk.iter()) {
+            *s = x * std::f32::consts::FRAC_1_SQRT_2;
+        }
+        erf.run(scaled)?;
+        for (x, e) in chunk.iter_mut().zip(scaled.iter()) {
+            *x = *x * 0.5 * (e + 1.0);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -62,14 +78,14 @@ unsafe fn gelu_avx512(xs: &mut [f32]) {
     let mut chunks = xs.chunks_exact_mut(16);
     for chunk in &mut chunks {
         let p = chunk.as_mut_ptr();
-        _mm512_storeu_ps(p, fast_math::avx512::gelu16(_mm512_loadu_ps(p)));
+        _mm512_storeu_ps(p, super::fast_math::avx512::gelu16(_mm512_loadu_ps(p)));
     }
     let tail = chunks.into_remainder();
     if !tail.is_empty() {
         let mask: __mmask16 = (1u16 << tail.len()) - 1;
         let p = tail.as_mut_ptr();
         let x = _mm512_maskz_loadu_ps(mask, p);
-        _mm512_mask_storeu_ps(p, mask, fast_math::avx512::gelu16(x));
+        _mm512_mask_storeu_ps(p, mask, super::fast_math::avx512::gelu16(x));
     }
 }
 

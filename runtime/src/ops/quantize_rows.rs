@@ -84,13 +84,18 @@ fn max_abs(row: &[f32]) -> f32 {
     m
 }
 
-/// Rounds half away from zero (as `f32::round`) and saturates to ±127, written as an add and
-/// a truncating conversion so the loop vectorizes on every target (`f32::round` is a libm call
-/// on baseline x86_64).
+/// Rounds half away from zero (as `f32::round`) and saturates to ±127 (NaN to 0), written as
+/// selects, an add and a truncating conversion so the loop vectorizes on every target
+/// (`f32::round` is a libm call on baseline x86_64, and the saturating `as` is scalar there).
 #[inline(always)]
 fn round_to_i8(v: f32) -> i8 {
-    let v = v.clamp(-Q_MAX, Q_MAX);
-    (v + 0.5f32.copysign(v)) as i32 as i8
+    let v = if v.is_nan() {
+        0.0
+    } else {
+        v.clamp(-Q_MAX, Q_MAX)
+    };
+    // SAFETY: finite and within ±127.5, so representable as i32.
+    unsafe { (v + 0.5f32.copysign(v)).to_int_unchecked::<i32>() as i8 }
 }
 
 impl EvalOp for QuantizeRows {
@@ -193,5 +198,7 @@ mod tests {
         assert_eq!(round_to_i8(1e9), 127);
         assert_eq!(round_to_i8(-1e9), -127);
         assert_eq!(round_to_i8(f32::NAN), 0);
+        assert_eq!(round_to_i8(f32::INFINITY), 127);
+        assert_eq!(round_to_i8(f32::NEG_INFINITY), -127);
     }
 }
