@@ -15,6 +15,46 @@ use std::time::{Duration, Instant};
 /// How long an idle worker keeps polling before it sleeps.
 pub const SPIN: Duration = Duration::from_millis(5);
 
+/// Smallest job (multiply-adds) worth sharing out: below ~1 M, handing work to the (polling)
+/// workers costs more than it saves.
+pub const PARALLEL_MIN_MACS: usize = 1 << 20;
+
+/// Runs `work` over `0..items`: in contiguous ranges, one per thread (the calling thread takes
+/// the first), when there is a `pool` and the job (`macs` multiply-adds) is worth it; else all
+/// on the calling thread.
+pub fn share_out(
+    pool: Option<&Workers>,
+    items: usize,
+    macs: usize,
+    work: &(dyn Fn(std::ops::Range<usize>) + Sync),
+) {
+    match pool {
+        Some(pool) if macs >= PARALLEL_MIN_MACS && items > 1 => {
+            let parts = pool.parts().min(items);
+            pool.run(&|t| {
+                if t < parts {
+                    work(items * t / parts..items * (t + 1) / parts)
+                }
+            });
+        }
+        _ => work(0..items),
+    }
+}
+
+/// An output buffer written by several threads at disjoint places.
+#[derive(Clone, Copy)]
+pub struct SharedOut(pub *mut f32);
+
+impl SharedOut {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    pub fn ptr(&self) -> *mut f32 {
+        self.0
+    }
+}
+// SAFETY: only used for disjoint writes while one job of [`Workers::run`] is running.
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
 /// A job: called with the part index, on one thread per part.
 type Job = dyn Fn(usize) + Sync;
 

@@ -149,13 +149,8 @@ fn attention(
     assert_eq!(y.len(), q.len());
     #[cfg(target_arch = "x86_64")]
     {
-        let worth_it = 2 * s * s * heads * head_dim >= super::gemm_i8::PARALLEL_MIN_MACS;
-        let parts = match pool {
-            Some(p) if worth_it => p.parts().min(heads),
-            _ => 1,
-        };
-        let out = super::gemm_i8::SharedOut(y.as_mut_ptr());
-        let run = move |range: std::ops::Range<usize>| {
+        let out = crate::workers::SharedOut(y.as_mut_ptr());
+        let run = |range: std::ops::Range<usize>| {
             let mut scratch = (Vec::new(), Vec::new());
             for h in range {
                 let offset = h * head_dim;
@@ -176,15 +171,7 @@ fn attention(
                 }
             }
         };
-        let share = |t: usize| heads * t / parts..heads * (t + 1) / parts;
-        match pool {
-            Some(pool) if parts > 1 => pool.run(&|t| {
-                if t < parts {
-                    run(share(t))
-                }
-            }),
-            _ => run(0..heads),
-        }
+        crate::workers::share_out(pool, heads, 2 * s * s * heads * head_dim, &run);
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (q, k, v, y, scale, pool);

@@ -13,12 +13,13 @@
 // The kernel exists only on x86-64; elsewhere packing is never reached.
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 
+#[cfg(target_arch = "x86_64")]
+use crate::workers::{share_out, SharedOut};
+
 /// Output columns per packed panel (four 16-lane registers).
 pub const NR: usize = 64;
 /// Rows per micro-kernel call.
 pub const MR: usize = 6;
-/// Smallest product (multiply-adds) shared out among threads.
-pub(crate) const PARALLEL_MIN_MACS: usize = 1 << 20;
 
 /// What happens to each output after scaling and bias.
 #[derive(Debug, Clone, Copy, Default)]
@@ -124,51 +125,16 @@ impl PackedWeights {
         // writes its own columns of `y`, which outlives the scope.
         unsafe {
             avx512::quantize_rows(x, self.k, self.k_padded, scratch, &mut scales);
-            let panels = self.n.div_ceil(NR);
-            // the calling thread takes the first share, the pool's workers the others
-            // below ~1 M multiply-adds handing work to the (polling) workers costs more than it saves
-            let worth_it = m * self.k * self.n >= PARALLEL_MIN_MACS;
-            match pool {
-                Some(pool) if worth_it && panels > 1 => {
-                    let parts = pool.parts().min(panels);
-                    let share = |t: usize| panels * t / parts..panels * (t + 1) / parts;
-                    let out = SharedOut(y.as_mut_ptr());
-                    let (a, scales) = (&scratch[..], &scales[..]);
-                    pool.run(&|t| {
-                        if t < parts {
-                            avx512::gemm(self, a, scales, out.ptr(), m, share(t), epilogue)
-                        }
-                    });
-                }
-                _ => avx512::gemm(
-                    self,
-                    scratch,
-                    &scales,
-                    y.as_mut_ptr(),
-                    m,
-                    0..panels,
-                    epilogue,
-                ),
-            }
+            let out = SharedOut(y.as_mut_ptr());
+            let (a, scales) = (&scratch[..], &scales[..]);
+            share_out(pool, self.n.div_ceil(NR), m * self.k * self.n, &|panels| {
+                avx512::gemm(self, a, scales, out.ptr(), m, panels, epilogue)
+            });
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (x, y, &mut scales, pool, epilogue);
     }
 }
-
-/// The output, written by several threads at disjoint columns.
-#[derive(Clone, Copy)]
-pub(crate) struct SharedOut(pub(crate) *mut f32);
-
-impl SharedOut {
-    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
-    pub(crate) fn ptr(&self) -> *mut f32 {
-        self.0
-    }
-}
-// SAFETY: only used for disjoint writes within one `pool.scope`.
-unsafe impl Send for SharedOut {}
-unsafe impl Sync for SharedOut {}
 
 /// Whether this CPU runs the fused int8 kernel (x86-64 with AVX-512 F/BW/VNNI). Elsewhere the
 /// operator lowers to tract's own integer matmul kernels (arm64 SDOT/SMLAL, armv7 NEON, AVX2).
