@@ -91,16 +91,14 @@ impl Engine {
 
     /// Names of the matrix-multiplication kernels picked for this CPU, with how many
     /// matmuls use each (e.g. `avx2_mmm_i32_8x8`, `arm64simd_mmm_i32_8x8`, or kinglet's own
-    /// fused int8 kernel `kinglet_avx512vnni_i32_6x64`).
+    /// fused int8 kernels, e.g. `kinglet_avx512vnni_i32_6x64`).
     pub fn matmul_kernels(&self) -> Vec<(String, usize)> {
         use crate::ops::linear_i8::LinearI8Packed;
         use tract_nnef::tract_core::ops::matmul::optimized::OptMatMul;
         let mut counts = std::collections::BTreeMap::<String, usize>::new();
         for node in self.model().nodes() {
-            if node.op_is::<LinearI8Packed>() {
-                *counts
-                    .entry(LinearI8Packed::KERNEL.to_string())
-                    .or_default() += 1;
+            if let Some(op) = node.op_as::<LinearI8Packed>() {
+                *counts.entry(op.kernel_name().to_string()).or_default() += 1;
             }
             if let Some(op) = node.op_as::<OptMatMul>() {
                 for mmm in &op.mmm {

@@ -12,6 +12,7 @@ pub mod dataset;
 pub mod engine;
 pub mod error;
 pub mod forecast;
+pub mod kernels;
 pub mod manifest;
 pub mod memory;
 pub mod metrics;

@@ -10,39 +10,32 @@
 //! context = einsum("hst,thd->shd", probs, v) → [S, heads, head_dim]
 //! ```
 //!
-//! At load, on x86-64 with AVX-512 F, [`fuse_attention`] replaces that chain by
-//! [`Attention`]; everywhere else the graph runs as stored, on tract's kernels. tract would run
-//! it as two packed matrix products around a softmax over a materialized `[heads, S, S]` tensor;
-//! the fused form never materializes more than six rows of scores per head.
+//! At load, where [`crate::kernels`] has a fused attention kernel for this CPU (AVX-512 F
+//! today), [`fuse_attention`] replaces that chain by [`Attention`]; elsewhere the graph runs as
+//! stored, on tract's kernels. tract would run it as two packed matrix products around a softmax
+//! over a materialized `[heads, S, S]` tensor; the fused form never materializes more than a
+//! few rows of scores per head. Queries may have fewer rows than keys and values (the graph's
+//! last layer, pruned to the rows the head reads).
 
-// The kernel exists only on x86-64; elsewhere the operator is never created.
-#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-
+use crate::kernels::math::{AttentionKernel, Head};
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::binary::TypedBinOp;
 use tract_nnef::tract_core::ops::einsum::EinSum;
 use tract_nnef::tract_core::ops::math;
 use tract_nnef::tract_core::ops::nn::{Softmax, SoftmaxKind};
 
-/// Rows of queries per block.
-const MR: usize = 6;
-/// Head sizes the kernel takes: a multiple of 16 lanes, at most four registers.
-const MAX_HEAD_DIM: usize = 64;
-
-/// Whether this CPU runs the fused kernel (x86-64 with AVX-512 F).
-pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+/// The fused kernel for this CPU, if any.
+fn kernel() -> Option<&'static AttentionKernel> {
+    crate::kernels::native().attention
 }
 
-/// Fused self-attention: inputs `q`, `k`, `v` f32 `[S, heads, head_dim]`, output the context
-/// `[S, heads, head_dim]`. Built at load by [`fuse_attention`]; never serialized.
+/// Whether this CPU runs attention as one fused kinglet operator.
+pub fn available() -> bool {
+    kernel().is_some()
+}
+
+/// Fused self-attention: inputs `q` f32 `[Sq, heads, head_dim]`, `k`, `v` `[Sk, heads,
+/// head_dim]`, output the context `[Sq, heads, head_dim]`. Built at load by [`fuse_attention`]; never serialized.
 #[derive(Debug, Clone)]
 pub struct Attention {
     /// Multiplies the scores before the softmax (`1/√head_dim`).
@@ -80,8 +73,10 @@ impl EvalOp for Attention {
         let &[s, heads, head_dim] = q.shape() else {
             bail!("attention takes [S, heads, head_dim]")
         };
-        ensure!(k.shape() == q.shape() && v.shape() == q.shape());
-        ensure!(available() && head_dim % 16 == 0 && head_dim <= MAX_HEAD_DIM);
+        let kv_rows = k.shape().first().copied().unwrap_or(0);
+        ensure!(k.shape() == [kv_rows, heads, head_dim] && v.shape() == k.shape());
+        let kernel = kernel().context("no fused attention kernel on this CPU")?;
+        ensure!(kernel.takes(head_dim), "head size {head_dim}");
         let (qp, kp, vp) = (
             q.try_as_plain_ram()?,
             k.try_as_plain_ram()?,
@@ -94,16 +89,15 @@ impl EvalOp for Attention {
         );
         // SAFETY: the kernel writes every element (each head's rows × head_dim).
         let mut out = unsafe { Tensor::uninitialized::<f32>(&[s, heads, head_dim])? };
-        if s > 0 && heads > 0 {
+        if s > 0 && kv_rows > 0 && heads > 0 {
             let mut plain = out.try_as_plain_ram_mut()?;
             let y = plain.as_slice_mut::<f32>()?;
             let pool = crate::engine::thread_pool();
             attention(
-                q,
-                k,
-                v,
+                kernel,
+                (q, k, v),
                 y,
-                [s, heads, head_dim],
+                [s, kv_rows, heads, head_dim],
                 self.scale,
                 pool.as_deref(),
             );
@@ -125,205 +119,67 @@ impl TypedOp for Attention {
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
         let shape = &inputs[0].shape;
-        let macs = shape[0].clone() * shape[0].clone() * shape[1].clone() * shape[2].clone() * 2;
+        let macs = shape[0].clone()
+            * inputs[1].shape[0].clone()
+            * shape[1].clone()
+            * shape[2].clone()
+            * 2;
         Ok(tvec!((Cost::FMA(f32::datum_type()), macs)))
     }
 
     as_op!();
 }
 
-/// Runs attention over `[s, heads, head_dim]` row-major `q`, `k`, `v` into `y`; heads are
-/// shared out among the `pool`'s threads when the work is large enough.
-fn attention(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
+/// Runs attention with `kernel` over row-major `q` `[s, heads, head_dim]` and `k`, `v`
+/// `[kv_rows, heads, head_dim]` into `y`; heads are shared out among the `pool`'s threads when
+/// the work is large enough.
+pub fn attention(
+    kernel: &AttentionKernel,
+    (q, k, v): (&[f32], &[f32], &[f32]),
     y: &mut [f32],
-    shape: [usize; 3],
+    shape: [usize; 4],
     scale: f32,
     pool: Option<&crate::workers::Workers>,
 ) {
-    let [s, heads, head_dim] = shape;
-    assert!(available() && head_dim % 16 == 0 && head_dim <= MAX_HEAD_DIM);
-    assert!(q.len() == s * heads * head_dim && k.len() == q.len() && v.len() == q.len());
-    assert_eq!(y.len(), q.len());
-    #[cfg(target_arch = "x86_64")]
-    {
-        let out = crate::workers::SharedOut(y.as_mut_ptr());
-        let run = |range: std::ops::Range<usize>| {
-            let mut scratch = (Vec::new(), Vec::new());
-            for h in range {
-                let offset = h * head_dim;
-                // SAFETY: AVX-512 F checked above; the pointers address head `h` of tensors of
-                // `s` rows of `heads · head_dim`; heads write disjoint columns of `y`.
-                unsafe {
-                    let head = avx512::Head {
-                        q: q.as_ptr().add(offset),
-                        k: k.as_ptr().add(offset),
-                        v: v.as_ptr().add(offset),
-                        out: out.ptr().add(offset),
-                        rows: s,
-                        row_stride: heads * head_dim,
-                        head_dim,
-                        scale,
-                    };
-                    avx512::head(&head, &mut scratch.0, &mut scratch.1);
-                }
-            }
-        };
-        crate::workers::share_out(pool, heads, 2 * s * s * heads * head_dim, &run);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (q, k, v, y, scale, pool);
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use super::MR;
-    use crate::ops::fast_math::avx512::exp16;
-    use std::arch::x86_64::*;
-
-    /// One head: row `r` of q/k/v starts at `q + r · row_stride`.
-    pub struct Head {
-        pub q: *const f32,
-        pub k: *const f32,
-        pub v: *const f32,
-        pub out: *mut f32,
-        pub rows: usize,
-        pub row_stride: usize,
-        pub head_dim: usize,
-        pub scale: f32,
-    }
-
-    /// `kt` and `p` are scratch, resized here.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn head(h: &Head, kt: &mut Vec<f32>, p: &mut Vec<f32>) {
-        // keys transposed to [head_dim, padded rows], zero-padded to whole registers
-        let padded = h.rows.div_ceil(16) * 16;
-        kt.clear();
-        kt.resize(h.head_dim * padded, 0.0);
-        for t in 0..h.rows {
-            let row = std::slice::from_raw_parts(h.k.add(t * h.row_stride), h.head_dim);
-            for (d, &x) in row.iter().enumerate() {
-                *kt.get_unchecked_mut(d * padded + t) = x;
-            }
-        }
-        p.clear();
-        p.resize(MR * padded, 0.0);
-        for first in (0..h.rows).step_by(MR) {
-            match h.head_dim / 16 {
-                1 => block::<1>(h, first, kt, padded, p),
-                2 => block::<2>(h, first, kt, padded, p),
-                3 => block::<3>(h, first, kt, padded, p),
-                _ => block::<4>(h, first, kt, padded, p),
-            }
-        }
-    }
-
-    /// Rows `first .. first + MR` (fewer at the end: the last row is computed again in the
-    /// unused slots and not stored).
-    #[target_feature(enable = "avx512f")]
-    unsafe fn block<const DC: usize>(
-        h: &Head,
-        first: usize,
-        kt: &[f32],
-        padded: usize,
-        p: &mut [f32],
-    ) {
-        let live = (h.rows - first).min(MR);
-        let q: [*const f32; MR] =
-            std::array::from_fn(|i| h.q.add((first + i.min(live - 1)) * h.row_stride));
-        let scale = _mm512_set1_ps(h.scale);
-        let kt = kt.as_ptr();
-        let pp = p.as_mut_ptr();
-        // scores · scale, 32 then 16 keys at a time
-        let mut t = 0;
-        while t + 32 <= padded {
-            let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-            for d in 0..h.head_dim {
-                let k0 = _mm512_loadu_ps(kt.add(d * padded + t));
-                let k1 = _mm512_loadu_ps(kt.add(d * padded + t + 16));
-                for i in 0..MR {
-                    let b = _mm512_set1_ps(*q[i].add(d));
-                    acc[i][0] = _mm512_fmadd_ps(b, k0, acc[i][0]);
-                    acc[i][1] = _mm512_fmadd_ps(b, k1, acc[i][1]);
-                }
-            }
-            for (i, acc) in acc.iter().enumerate() {
-                _mm512_storeu_ps(pp.add(i * padded + t), _mm512_mul_ps(acc[0], scale));
-                _mm512_storeu_ps(pp.add(i * padded + t + 16), _mm512_mul_ps(acc[1], scale));
-            }
-            t += 32;
-        }
-        if t < padded {
-            let mut acc = [_mm512_setzero_ps(); MR];
-            for d in 0..h.head_dim {
-                let k0 = _mm512_loadu_ps(kt.add(d * padded + t));
-                for (i, acc) in acc.iter_mut().enumerate() {
-                    *acc = _mm512_fmadd_ps(_mm512_set1_ps(*q[i].add(d)), k0, *acc);
-                }
-            }
-            for (i, acc) in acc.iter().enumerate() {
-                _mm512_storeu_ps(pp.add(i * padded + t), _mm512_mul_ps(*acc, scale));
-            }
-        }
-        // softmax numerators in place; the 1/Σ is applied to the context
-        let mut inv_sum = [0f32; MR];
-        for (i, inv_sum) in inv_sum.iter_mut().enumerate().take(live) {
-            let row = pp.add(i * padded);
-            let mask = |t: usize| -> __mmask16 {
-                let left = h.rows - t;
-                if left >= 16 {
-                    0xffff
-                } else {
-                    (1u16 << left) - 1
-                }
+    let [s, kv_rows, heads, head_dim] = shape;
+    assert!(kernel.takes(head_dim));
+    assert!(q.len() == s * heads * head_dim && y.len() == q.len());
+    assert!(k.len() == kv_rows * heads * head_dim && v.len() == k.len());
+    let out = crate::workers::SharedOut(y.as_mut_ptr());
+    let run = |range: std::ops::Range<usize>| {
+        let mut scratch = (Vec::new(), Vec::new());
+        for h in range {
+            let offset = h * head_dim;
+            let head = Head {
+                // SAFETY (pointer arithmetic): head `h` of tensors of `s` / `kv_rows` rows of
+                // `heads · head_dim`, within the sizes asserted above.
+                q: unsafe { q.as_ptr().add(offset) },
+                k: unsafe { k.as_ptr().add(offset) },
+                v: unsafe { v.as_ptr().add(offset) },
+                out: unsafe { out.ptr().add(offset) },
+                q_rows: s,
+                kv_rows,
+                row_stride: heads * head_dim,
+                head_dim,
+                scale,
             };
-            let mut max = _mm512_set1_ps(f32::NEG_INFINITY);
-            for t in (0..h.rows).step_by(16) {
-                let x = _mm512_mask_loadu_ps(max, mask(t), row.add(t));
-                max = _mm512_max_ps(max, x);
-            }
-            let max = _mm512_set1_ps(_mm512_reduce_max_ps(max));
-            let mut sum = _mm512_setzero_ps();
-            for t in (0..h.rows).step_by(16) {
-                let e = exp16(_mm512_sub_ps(_mm512_loadu_ps(row.add(t)), max));
-                _mm512_storeu_ps(row.add(t), e);
-                sum = _mm512_mask_add_ps(sum, mask(t), sum, e);
-            }
-            *inv_sum = 1.0 / _mm512_reduce_add_ps(sum);
+            // SAFETY: `head` addresses the tensors asserted above; heads write disjoint
+            // columns of `y`.
+            unsafe { (kernel.head)(&head, &mut scratch.0, &mut scratch.1) };
         }
-        // context = numerators · V
-        let mut acc = [[_mm512_setzero_ps(); DC]; MR];
-        for t in 0..h.rows {
-            let v = h.v.add(t * h.row_stride);
-            let v: [__m512; DC] = std::array::from_fn(|c| _mm512_loadu_ps(v.add(16 * c)));
-            for (i, acc) in acc.iter_mut().enumerate() {
-                let b = _mm512_set1_ps(*pp.add(i * padded + t));
-                for c in 0..DC {
-                    acc[c] = _mm512_fmadd_ps(b, v[c], acc[c]);
-                }
-            }
-        }
-        for (i, acc) in acc.iter().enumerate().take(live) {
-            let out = h.out.add((first + i) * h.row_stride);
-            let s = _mm512_set1_ps(inv_sum[i]);
-            for (c, acc) in acc.iter().enumerate() {
-                _mm512_storeu_ps(out.add(16 * c), _mm512_mul_ps(*acc, s));
-            }
-        }
-    }
+    };
+    crate::workers::share_out(pool, heads, 2 * s * kv_rows * heads * head_dim, &run);
 }
 
 /// Where the fused kernel runs, replaces each `einsum → × scale → softmax → einsum` attention
 /// chain (as the exporter writes it, after declutter) by one [`Attention`]. Returns how many.
 pub fn fuse_attention(model: &mut TypedModel) -> TractResult<usize> {
-    if !available() {
+    let Some(kernel) = kernel() else {
         return Ok(0);
-    }
+    };
     let mut fused = 0;
     for id in model.eval_order()? {
-        let Some(found) = match_chain(model, id)? else {
+        let Some(found) = match_chain(model, id, kernel)? else {
             continue;
         };
         let mut patch = TypedModelPatch::default();
@@ -362,7 +218,11 @@ fn canonical(expr: &str) -> String {
 
 /// The chain ending at `id` (the context einsum), if every link has exactly the expected form
 /// and feeds only the next link.
-fn match_chain(model: &TypedModel, id: usize) -> TractResult<Option<Chain>> {
+fn match_chain(
+    model: &TypedModel,
+    id: usize,
+    kernel: &AttentionKernel,
+) -> TractResult<Option<Chain>> {
     let einsum_is = |node: &TypedNode, expr: &str| {
         node.op_as::<EinSum>().is_some_and(|e| {
             e.q_params.is_none()
@@ -418,12 +278,13 @@ fn match_chain(model: &TypedModel, id: usize) -> TractResult<Option<Chain>> {
         model.outlet_fact(v)?,
     );
     let head_dim = qf.shape[2].to_usize().ok();
-    let same = qf.shape == kf.shape && qf.shape == vf.shape;
+    let ranks = qf.rank() == 3 && kf.rank() == 3;
+    let same = ranks && qf.shape[1..] == kf.shape[1..] && kf.shape == vf.shape;
     let f32s = [qf, kf, vf]
         .iter()
         .all(|f| f.datum_type == f32::datum_type());
     match head_dim {
-        Some(d) if same && f32s && d % 16 == 0 && d <= MAX_HEAD_DIM => Ok(Some(Chain {
+        Some(d) if same && f32s && kernel.takes(d) => Ok(Some(Chain {
             inputs: [q, k, v],
             scale,
         })),
@@ -473,7 +334,7 @@ mod tests {
     #[test]
     fn fused_attention_matches_tract_chain_for_every_length() -> TractResult<()> {
         if !available() {
-            eprintln!("no AVX-512 F here: the fused attention kernel is not used on this CPU");
+            eprintln!("no fused attention kernel on this CPU");
             return Ok(());
         }
         let mut seed = 7u32;
@@ -504,11 +365,14 @@ mod tests {
                     .collect::<TractResult<_>>()?;
                 let mut threaded = vec![f32::NAN; rows * heads * head_dim];
                 attention(
-                    plain[0].as_slice::<f32>()?,
-                    plain[1].as_slice::<f32>()?,
-                    plain[2].as_slice::<f32>()?,
+                    kernel().unwrap(),
+                    (
+                        plain[0].as_slice::<f32>()?,
+                        plain[1].as_slice::<f32>()?,
+                        plain[2].as_slice::<f32>()?,
+                    ),
                     &mut threaded,
-                    [rows, heads, head_dim],
+                    [rows, rows, heads, head_dim],
                     1.0 / (head_dim as f32).sqrt(),
                     Some(&pool),
                 );

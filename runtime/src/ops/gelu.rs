@@ -2,10 +2,11 @@
 //! BERT feed-forward block that is not already folded into the int8 linear kernel.
 //!
 //! Bundles store tract's `GeluExact`; at load, [`use_kinglet_gelu`] swaps each f32 one for
-//! [`Gelu`], the same element-wise function in one pass: sixteen lanes at a time with AVX-512 F
-//! (erf from Abramowitz–Stegun 7.1.26, error below 1.5e-7), elsewhere tract's own erf kernel for
-//! this CPU between two loops of kinglet's — tract's algorithm, but not slowed down by the
-//! release profile, which builds tract's generic operators for size.
+//! [`Gelu`], the same element-wise function in one pass: this CPU's GELU kernel from
+//! [`crate::kernels`] (erf from Abramowitz–Stegun 7.1.26, error below 1.5e-7) where there is a
+//! native one, elsewhere tract's own erf kernel for this CPU between two loops of kinglet's —
+//! tract's algorithm, but not slowed down by the release profile, which builds tract's generic
+//! operators for size.
 
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::element_wise::{ElementWiseMiniOp, ElementWiseOp};
@@ -46,10 +47,9 @@ pub fn gelu() -> ElementWiseOp {
 
 /// `x ← gelu(x)` for every element.
 pub fn gelu_in_place(xs: &mut [f32]) -> TractResult<()> {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: AVX-512 F checked just above.
-        unsafe { gelu_avx512(xs) };
+    let math = crate::kernels::native().math;
+    if !std::ptr::eq(math, &crate::kernels::generic::MATH) {
+        (math.gelu)(xs);
         return Ok(());
     }
     static ERF: std::sync::OnceLock<Box<dyn ElementWise<f32>>> = std::sync::OnceLock::new();
@@ -70,25 +70,6 @@ pub fn gelu_in_place(xs: &mut [f32]) -> TractResult<()> {
     }
     Ok(())
 }
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn gelu_avx512(xs: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let mut chunks = xs.chunks_exact_mut(16);
-    for chunk in &mut chunks {
-        let p = chunk.as_mut_ptr();
-        _mm512_storeu_ps(p, super::fast_math::avx512::gelu16(_mm512_loadu_ps(p)));
-    }
-    let tail = chunks.into_remainder();
-    if !tail.is_empty() {
-        let mask: __mmask16 = (1u16 << tail.len()) - 1;
-        let p = tail.as_mut_ptr();
-        let x = _mm512_maskz_loadu_ps(mask, p);
-        _mm512_mask_storeu_ps(p, mask, super::fast_math::avx512::gelu16(x));
-    }
-}
-
 /// Replaces every f32 `GeluExact` of `model` by [`Gelu`]. Returns how many.
 pub fn use_kinglet_gelu(model: &mut TypedModel) -> TractResult<usize> {
     let mut replaced = 0;

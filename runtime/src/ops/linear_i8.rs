@@ -6,17 +6,21 @@
 //!
 //! The bundle stores this single operator; what runs depends on the CPU, chosen when the plan
 //! is optimized ([`TypedOp::codegen`]):
-//! * x86-64 with AVX-512 VNNI: [`LinearI8Packed`], weights packed once at load, quantization,
-//!   `vpdpbusd` products, rescaling and bias in one pass over the activations
-//!   ([`super::gemm_i8`]);
+//! * where [`crate::kernels`] has a fused int8 kernel for this CPU (x86-64 AVX-512 VNNI,
+//!   aarch64 SDOT or SMULL/SADALP): [`LinearI8Packed`], weights packed once at load,
+//!   quantization, products, rescaling, bias and the GELU or residual that follows in one pass
+//!   over the activations;
 //! * everywhere else: the same computation spelled with tract operators —
-//!   [`QuantizeRows`], an i8×i8→i32 einsum (tract's SDOT/SMLAL/NEON/AVX2 kernels), a cast and
-//!   the two scales and the bias as broadcast multiplies and an add.
+//!   [`QuantizeRows`], an i8×i8→i32 einsum (tract's integer kernels), a cast and the two
+//!   scales and the bias as broadcast multiplies and an add.
+//!
+//! Its leading axes map straight through, so tract pushes a slice of the output (the `[CLS]`
+//! row the classifier head reads) up through it: the last layer runs only for that row.
 //!
 //! Both compute the same integer products; they differ only in float rounding of the rescale.
 
 use super::fast_math::gelu_exact;
-use super::gemm_i8::{self, Epilogue, PackedWeights};
+use crate::kernels::{self, Epilogue, LinearI8Kernel, PackedI8};
 use super::quantize_rows::{int8_per_row, quantize_rows, QuantizeRows};
 use tract_nnef::internal::*;
 use tract_nnef::ser::invocation;
@@ -165,12 +169,13 @@ impl TypedOp for LinearI8 {
         let facts = model.node_input_facts(node.id)?;
         let consts: Option<Vec<Arc<Tensor>>> =
             facts[1..4].iter().map(|f| f.konst.clone()).collect();
-        if gemm_i8::available() {
+        if let Some(kernel) = kernels::native().linear_i8 {
             if let Some(c) = consts {
                 let [n, k] = *c[0].shape() else {
                     bail!("linear_i8 weight must be rank 2")
                 };
-                let packed = PackedWeights::pack(
+                let packed = PackedI8::pack(
+                    kernel,
                     c[0].try_as_plain_ram()?.as_slice::<i8>()?,
                     n,
                     k,
@@ -179,6 +184,7 @@ impl TypedOp for LinearI8 {
                 );
                 let residual = node.inputs.len() == 5;
                 let op = LinearI8Packed {
+                    kernel,
                     weights: Arc::new(packed),
                     gelu: self.gelu,
                     residual,
@@ -193,6 +199,44 @@ impl TypedOp for LinearI8 {
         lower_to_tract_ops(model, node, self.gelu).map(Some)
     }
 
+    /// Every leading axis of the input maps to the same output axis (and residual axis).
+    fn axes_mapping(
+        &self,
+        inputs: &[&TypedFact],
+        outputs: &[&TypedFact],
+    ) -> TractResult<AxesMapping> {
+        let mut mapping = AxesMapping::disconnected(inputs, outputs)?;
+        for (axis, repr) in (0..inputs[0].rank().saturating_sub(1)).zip('A'..) {
+            mapping = mapping
+                .renaming((InOut::In(0), axis), repr)?
+                .linking(repr, (InOut::Out(0), axis))?;
+            if inputs.len() == 5 {
+                mapping = mapping.linking(repr, (InOut::In(4), axis))?;
+            }
+        }
+        Ok(mapping)
+    }
+
+    /// Rows are independent: a slice of the output is the operator on the sliced input.
+    #[allow(clippy::too_many_arguments)]
+    fn slice(
+        &self,
+        patch: &mut TypedModelPatch,
+        model: &TypedModel,
+        _node: &TypedNode,
+        prefix: &str,
+        inputs: &[OutletId],
+        output_axis: usize,
+        _start: &TDim,
+        _end: &TDim,
+    ) -> TractResult<Option<TVec<OutletId>>> {
+        let _ = model;
+        if output_axis + 1 >= patch.outlet_fact(inputs[0])?.rank() {
+            return Ok(None);
+        }
+        patch.wire_node(prefix, self.clone(), inputs).map(Some)
+    }
+
     as_op!();
 }
 
@@ -202,7 +246,7 @@ pub fn fuse_epilogues(model: &mut TypedModel) -> TractResult<usize> {
     use tract_nnef::tract_core::ops::binary::TypedBinOp;
     use tract_nnef::tract_core::ops::element_wise::ElementWiseOp;
     use tract_nnef::tract_core::ops::nn::GeluExact;
-    if !gemm_i8::available() {
+    if kernels::native().linear_i8.is_none() {
         return Ok(0);
     }
     let mut folded = 0;
@@ -303,18 +347,21 @@ fn lower_to_tract_ops(
     Ok(patch)
 }
 
-/// [`LinearI8`] with its weights packed for the fused AVX-512 VNNI kernel. Built at load; never
+/// [`LinearI8`] with its weights packed for this CPU's fused kernel. Built at load; never
 /// serialized.
 #[derive(Debug, Clone)]
 pub struct LinearI8Packed {
-    weights: Arc<PackedWeights>,
+    kernel: &'static LinearI8Kernel,
+    weights: Arc<PackedI8>,
     gelu: bool,
     residual: bool,
 }
 
 impl LinearI8Packed {
-    /// Kernel name, as listed by `kinglet inspect --profile` beside tract's.
-    pub const KERNEL: &'static str = "kinglet_avx512vnni_i32_6x64";
+    /// The kernel's name, as listed by `kinglet inspect --profile` beside tract's.
+    pub fn kernel_name(&self) -> &'static str {
+        self.kernel.name
+    }
 }
 
 impl PartialEq for LinearI8Packed {
@@ -328,13 +375,14 @@ impl Eq for LinearI8Packed {}
 
 impl Op for LinearI8Packed {
     fn name(&self) -> StaticName {
-        "KingletLinearI8Vnni".into()
+        "KingletLinearI8Fused".into()
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
         let w = &self.weights;
         Ok(vec![format!(
-            "K={} N={} packed {} bytes{}{}",
+            "{} K={} N={} packed {} bytes{}{}",
+            self.kernel.name,
             w.k,
             w.n,
             w.size_bytes(),
@@ -380,7 +428,7 @@ impl EvalOp for LinearI8Packed {
                 gelu: self.gelu,
                 residual,
             };
-            w.matmul(xs, y, m, &mut Vec::new(), pool.as_deref(), epilogue);
+            w.matmul(self.kernel, xs, y, m, pool.as_deref(), epilogue);
         }
         Ok(tvec!(y.into_tvalue()))
     }

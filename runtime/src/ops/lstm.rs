@@ -7,9 +7,9 @@
 //! `h_T` and `c_T` `[B, H]`. Every run starts from `h0`, `c0`: a forecast is one window.
 //!
 //! Per step: `g = xW + b + hR` (one axpy of `4H` per input and hidden unit, vectorized),
-//! `c = σ(f)·c + σ(i)·tanh(c̃)`, `h = σ(o)·tanh(c)` with [`super::fast_math`].
+//! `c = σ(f)·c + σ(i)·tanh(c̃)`, `h = σ(o)·tanh(c)`, in this CPU's kernel from
+//! [`crate::kernels`].
 
-use super::fast_math::{sigmoid, tanh};
 use tract_nnef::internal::*;
 use tract_nnef::ser::invocation;
 
@@ -32,19 +32,10 @@ impl Op for Lstm {
     op_as_typed_op!();
 }
 
-/// One LSTM layer over a sequence; see the module documentation for shapes.
-pub struct LstmShapes {
-    /// Time steps.
-    pub steps: usize,
-    /// Batch.
-    pub batch: usize,
-    /// Input features.
-    pub input: usize,
-    /// Hidden units.
-    pub hidden: usize,
-}
+pub use crate::kernels::lstm::{LstmOperands, LstmShapes};
 
-/// Runs the layer: fills `y` (`[T, B, H]`), `h` and `c` (`[B, H]`, holding `h0`/`c0` on entry).
+/// Runs the layer with this CPU's LSTM kernel: fills `y` (`[T, B, H]`), `h` and `c`
+/// (`[B, H]`, holding `h0`/`c0` on entry).
 #[allow(clippy::too_many_arguments)]
 pub fn lstm(
     s: &LstmShapes,
@@ -56,163 +47,13 @@ pub fn lstm(
     c: &mut [f32],
     y: &mut [f32],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if s.hidden.is_multiple_of(16) && std::is_x86_feature_detected!("avx512f") {
-        // SAFETY: feature checked just above; every slice is indexed within the shapes.
-        unsafe { lstm_avx512(s, x, w_t, r_t, bias, h, c, y) };
-        return;
-    }
-    lstm_generic(s, x, w_t, r_t, bias, h, c, y)
-}
-
-/// x86-64 AVX-512: up to 256 gate columns (16 registers) accumulated at once, so each input
-/// and hidden value is broadcast once per step and 16 independent FMA chains hide latency.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn lstm_avx512(
-    s: &LstmShapes,
-    x: &[f32],
-    w_t: &[f32],
-    r_t: &[f32],
-    bias: &[f32],
-    h: &mut [f32],
-    c: &mut [f32],
-    y: &mut [f32],
-) {
-    use super::fast_math::avx512::{sigmoid16, tanh16};
-    use std::arch::x86_64::*;
-    let (hd, g4) = (s.hidden, 4 * s.hidden);
-    let mut gates = vec![0f32; g4];
-    for t in 0..s.steps {
-        for b in 0..s.batch {
-            let xt = &x[(t * s.batch + b) * s.input..][..s.input];
-            let hb = &mut h[b * hd..(b + 1) * hd];
-            let mut col = 0;
-            while col < g4 {
-                let lanes = ((g4 - col) / 16).min(16);
-                let mut acc = [_mm512_setzero_ps(); 16];
-                for (l, a) in acc.iter_mut().enumerate().take(lanes) {
-                    *a = _mm512_loadu_ps(bias.as_ptr().add(col + 16 * l));
-                }
-                for (rows, v) in [(w_t, xt), (r_t, &*hb)] {
-                    for (k, &v) in v.iter().enumerate() {
-                        let v = _mm512_set1_ps(v);
-                        let row = rows.as_ptr().add(k * g4 + col);
-                        if lanes == 16 {
-                            for (l, a) in acc.iter_mut().enumerate() {
-                                *a = _mm512_fmadd_ps(v, _mm512_loadu_ps(row.add(16 * l)), *a);
-                            }
-                        } else {
-                            for (l, a) in acc.iter_mut().enumerate().take(lanes) {
-                                *a = _mm512_fmadd_ps(v, _mm512_loadu_ps(row.add(16 * l)), *a);
-                            }
-                        }
-                    }
-                }
-                for (l, a) in acc.iter().enumerate().take(lanes) {
-                    _mm512_storeu_ps(gates.as_mut_ptr().add(col + 16 * l), *a);
-                }
-                col += 16 * lanes;
-            }
-            let cb = &mut c[b * hd..(b + 1) * hd];
-            let g = gates.as_ptr();
-            for j in (0..hd).step_by(16) {
-                let i = sigmoid16(_mm512_loadu_ps(g.add(j)));
-                let o = sigmoid16(_mm512_loadu_ps(g.add(hd + j)));
-                let f = sigmoid16(_mm512_loadu_ps(g.add(2 * hd + j)));
-                let cc = tanh16(_mm512_loadu_ps(g.add(3 * hd + j)));
-                let c_old = _mm512_loadu_ps(cb.as_ptr().add(j));
-                let cj = _mm512_fmadd_ps(f, c_old, _mm512_mul_ps(i, cc));
-                _mm512_storeu_ps(cb.as_mut_ptr().add(j), cj);
-                _mm512_storeu_ps(hb.as_mut_ptr().add(j), _mm512_mul_ps(o, tanh16(cj)));
-            }
-            y[(t * s.batch + b) * hd..][..hd].copy_from_slice(hb);
-        }
-    }
-}
-
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn lstm_generic(
-    s: &LstmShapes,
-    x: &[f32],
-    w_t: &[f32],
-    r_t: &[f32],
-    bias: &[f32],
-    h: &mut [f32],
-    c: &mut [f32],
-    y: &mut [f32],
-) {
-    let (hd, g4) = (s.hidden, 4 * s.hidden);
-    let mut gates = vec![0f32; g4];
-    for t in 0..s.steps {
-        for b in 0..s.batch {
-            let xt = &x[(t * s.batch + b) * s.input..][..s.input];
-            let hb = &mut h[b * hd..(b + 1) * hd];
-            // gates = bias + x·W + h·R, 64 (then 8, then 1) columns at a time in registers
-            let mut col = 0;
-            while col + 64 <= g4 {
-                gate_columns::<64>(&mut gates, col, bias, xt, w_t, hb, r_t);
-                col += 64;
-            }
-            while col + 8 <= g4 {
-                gate_columns::<8>(&mut gates, col, bias, xt, w_t, hb, r_t);
-                col += 8;
-            }
-            while col < g4 {
-                gate_columns::<1>(&mut gates, col, bias, xt, w_t, hb, r_t);
-                col += 1;
-            }
-            let cb = &mut c[b * hd..(b + 1) * hd];
-            let (gi, rest) = gates.split_at(hd);
-            let (go, rest) = rest.split_at(hd);
-            let (gf, gc) = rest.split_at(hd);
-            for (((((c, h), &i), &o), &f), &g) in cb
-                .iter_mut()
-                .zip(hb.iter_mut())
-                .zip(gi)
-                .zip(go)
-                .zip(gf)
-                .zip(gc)
-            {
-                let cj = sigmoid(f) * *c + sigmoid(i) * tanh(g);
-                *c = cj;
-                *h = sigmoid(o) * tanh(cj);
-            }
-            y[(t * s.batch + b) * hd..][..hd].copy_from_slice(hb);
-        }
-    }
-}
-
-/// `gates[col..col + N] = bias + Σ x_k W_t[k] + Σ h_k R_t[k]` over those columns, with the
-/// `N` partial sums held in registers.
-#[inline(always)]
-fn gate_columns<const N: usize>(
-    gates: &mut [f32],
-    col: usize,
-    bias: &[f32],
-    x: &[f32],
-    w_t: &[f32],
-    h: &[f32],
-    r_t: &[f32],
-) {
-    let g4 = bias.len();
-    let mut acc = [0f32; N];
-    acc.copy_from_slice(&bias[col..col + N]);
-    for (&v, w) in x.iter().zip(w_t.chunks_exact(g4)) {
-        let w: &[f32; N] = w[col..col + N].try_into().unwrap();
-        for (a, &w) in acc.iter_mut().zip(w) {
-            *a += v * w;
-        }
-    }
-    for (&v, r) in h.iter().zip(r_t.chunks_exact(g4)) {
-        let r: &[f32; N] = r[col..col + N].try_into().unwrap();
-        for (a, &r) in acc.iter_mut().zip(r) {
-            *a += v * r;
-        }
-    }
-    gates[col..col + N].copy_from_slice(&acc);
+    let kernel = crate::kernels::native().lstm;
+    let kernel = if kernel.takes(s.hidden) {
+        kernel
+    } else {
+        &crate::kernels::generic::LSTM
+    };
+    (kernel.run)(s, LstmOperands { x, w_t, r_t, bias, h, c, y });
 }
 
 impl EvalOp for Lstm {

@@ -4,7 +4,6 @@
 pub mod attention;
 pub mod fast_math;
 pub mod gelu;
-pub mod gemm_i8;
 pub mod linear_i8;
 pub mod lstm;
 pub mod moving_sum;

@@ -1,0 +1,34 @@
+//! aarch64 kernels: NEON (every Raspberry Pi and Jetson), and SDOT where the core has the
+//! dot-product extension (`asimddp`: Cortex-A76/A78, Pi 5, Jetson Orin), detected at run time.
+
+mod neon_linear_i8;
+mod neon_math;
+
+use super::linear_i8::LinearI8Kernel;
+use super::lstm::LstmKernel;
+use super::math::{AttentionKernel, MathKernels};
+
+/// Int8 linear kernels this CPU runs, best first.
+pub fn linear_i8_kernels() -> Vec<&'static LinearI8Kernel> {
+    let mut found = Vec::new();
+    if std::arch::is_aarch64_feature_detected!("dotprod") {
+        found.push(&neon_linear_i8::SDOT);
+    }
+    found.push(&neon_linear_i8::SMULL);
+    found
+}
+
+/// Attention kernels this CPU runs, best first.
+pub fn attention_kernels() -> Vec<&'static AttentionKernel> {
+    Vec::new()
+}
+
+/// Element-wise kernels this CPU runs, best first.
+pub fn math_kernels() -> Vec<&'static MathKernels> {
+    vec![&neon_math::KERNELS]
+}
+
+/// LSTM kernels this CPU runs, best first.
+pub fn lstm_kernels() -> Vec<&'static LstmKernel> {
+    Vec::new()
+}

@@ -1,0 +1,12 @@
+//! The portable twins of every kernel family: plain Rust, any CPU. They define what the
+//! native kernels must compute, and run where no native kernel exists.
+
+mod attention;
+mod linear_i8;
+mod lstm;
+mod math;
+
+pub use attention::ATTENTION;
+pub use linear_i8::LINEAR_I8;
+pub use lstm::LSTM;
+pub use math::{erf_as, gelu_as, MATH};

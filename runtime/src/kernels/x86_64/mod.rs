@@ -1,0 +1,53 @@
+//! x86-64 kernels: AVX-512 (F, BW, VNNI) today.
+
+mod avx512_attention;
+mod avx512_linear_i8;
+mod avx512_lstm;
+mod avx512_math;
+
+use super::linear_i8::LinearI8Kernel;
+use super::lstm::LstmKernel;
+use super::math::{AttentionKernel, MathKernels};
+
+fn has_avx512_vnni() -> bool {
+    std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vnni")
+        && std::is_x86_feature_detected!("fma")
+}
+
+/// Int8 linear kernels this CPU runs, best first.
+pub fn linear_i8_kernels() -> Vec<&'static LinearI8Kernel> {
+    let mut found = Vec::new();
+    if has_avx512_vnni() {
+        found.push(&avx512_linear_i8::KERNEL);
+    }
+    found
+}
+
+/// Attention kernels this CPU runs, best first.
+pub fn attention_kernels() -> Vec<&'static AttentionKernel> {
+    let mut found = Vec::new();
+    if std::is_x86_feature_detected!("avx512f") {
+        found.push(&avx512_attention::KERNEL);
+    }
+    found
+}
+
+/// Element-wise kernels this CPU runs, best first.
+pub fn math_kernels() -> Vec<&'static MathKernels> {
+    let mut found = Vec::new();
+    if std::is_x86_feature_detected!("avx512f") {
+        found.push(&avx512_math::KERNELS);
+    }
+    found
+}
+
+/// LSTM kernels this CPU runs, best first.
+pub fn lstm_kernels() -> Vec<&'static LstmKernel> {
+    let mut found = Vec::new();
+    if std::is_x86_feature_detected!("avx512f") {
+        found.push(&avx512_lstm::KERNEL);
+    }
+    found
+}
