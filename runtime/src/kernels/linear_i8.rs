@@ -253,7 +253,11 @@ mod tests {
                         );
                     }
                     let threaded = run(kernel, shape, gelu, residual, Some(&pool));
-                    assert_eq!(got, threaded, "{}: 3 threads give the bits of 1", kernel.name);
+                    assert_eq!(
+                        got, threaded,
+                        "{}: 3 threads give the bits of 1",
+                        kernel.name
+                    );
                 }
             }
         }
@@ -275,7 +279,10 @@ mod tests {
                         .sum();
                     let want = acc as f32 * s[r] * ws[c] + b[c];
                     let g = got[r * n + c];
-                    assert!((g - want).abs() <= 1e-4 * want.abs().max(1.0), "{g} vs {want}");
+                    assert!(
+                        (g - want).abs() <= 1e-4 * want.abs().max(1.0),
+                        "{g} vs {want}"
+                    );
                 }
             }
         }

@@ -80,7 +80,12 @@ mod tests {
                 let mut got = xs[..len].to_vec();
                 (kernels.gelu)(&mut got);
                 for (i, (g, w)) in got.iter().zip(&want[..len]).enumerate() {
-                    assert!((g - w).abs() < 1e-6 * (1.0 + w.abs()), "{} gelu({})", kernels.name, xs[i]);
+                    assert!(
+                        (g - w).abs() < 1e-6 * (1.0 + w.abs()),
+                        "{} gelu({})",
+                        kernels.name,
+                        xs[i]
+                    );
                 }
             }
         }
@@ -94,7 +99,15 @@ mod tests {
                 if !kernel.takes(head_dim) {
                     continue;
                 }
-                for (q_rows, kv_rows) in [(1, 1), (5, 5), (7, 7), (17, 17), (1, 33), (3, 128), (128, 128)] {
+                for (q_rows, kv_rows) in [
+                    (1, 1),
+                    (5, 5),
+                    (7, 7),
+                    (17, 17),
+                    (1, 33),
+                    (3, 128),
+                    (128, 128),
+                ] {
                     let stride = heads * head_dim;
                     let q: Vec<f32> = (0..q_rows * stride).map(|_| random(&mut seed)).collect();
                     let k: Vec<f32> = (0..kv_rows * stride).map(|_| random(&mut seed)).collect();

@@ -105,7 +105,16 @@ pub fn cpu_features() -> Vec<&'static str> {
         macro_rules! probe {
             ($($f:tt),*) => { $( if std::arch::is_x86_feature_detected!($f) { seen.push($f); } )* };
         }
-        probe!("sse4.1", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vnni", "avxvnni");
+        probe!(
+            "sse4.1",
+            "avx",
+            "avx2",
+            "fma",
+            "avx512f",
+            "avx512bw",
+            "avx512vnni",
+            "avxvnni"
+        );
     }
     #[cfg(target_arch = "aarch64")]
     {
@@ -150,7 +159,12 @@ pub fn report() -> KernelReport {
 
 impl std::fmt::Display for KernelReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cpu {} [{}]; kernels", self.arch, self.cpu_features.join(" "))?;
+        write!(
+            f,
+            "cpu {} [{}]; kernels",
+            self.arch,
+            self.cpu_features.join(" ")
+        )?;
         for (family, kernel) in &self.kernels {
             write!(f, " {family}={kernel}")?;
         }

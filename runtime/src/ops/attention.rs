@@ -19,6 +19,7 @@
 
 use crate::kernels::math::{AttentionKernel, Head};
 use tract_nnef::internal::*;
+use tract_nnef::tract_core::ops::array::Slice;
 use tract_nnef::tract_core::ops::binary::TypedBinOp;
 use tract_nnef::tract_core::ops::einsum::EinSum;
 use tract_nnef::tract_core::ops::math;
@@ -119,11 +120,8 @@ impl TypedOp for Attention {
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
         let shape = &inputs[0].shape;
-        let macs = shape[0].clone()
-            * inputs[1].shape[0].clone()
-            * shape[1].clone()
-            * shape[2].clone()
-            * 2;
+        let macs =
+            shape[0].clone() * inputs[1].shape[0].clone() * shape[1].clone() * shape[2].clone() * 2;
         Ok(tvec!((Cost::FMA(f32::datum_type()), macs)))
     }
 
@@ -183,8 +181,13 @@ pub fn fuse_attention(model: &mut TypedModel) -> TractResult<usize> {
             continue;
         };
         let mut patch = TypedModelPatch::default();
-        let inputs = patch.taps(model, &found.inputs)?;
+        let mut inputs = patch.taps(model, &found.inputs)?;
         let node = model.node(id);
+        if let Some((start, end)) = found.q_rows {
+            // tract pushes this slice on up through the query projection when it optimizes
+            let name = format!("{}.query_rows", node.name);
+            inputs[0] = patch.wire_node(name, Slice::new(0, start, end), &[inputs[0]])?[0];
+        }
         let y = patch.wire_node(&node.name, Attention { scale: found.scale }, &inputs)?;
         patch.shunt_outside(model, id.into(), y[0])?;
         patch.apply(model)?;
@@ -196,6 +199,8 @@ pub fn fuse_attention(model: &mut TypedModel) -> TractResult<usize> {
 struct Chain {
     inputs: [OutletId; 3],
     scale: f32,
+    /// The query rows the context is read for, when the graph slices the probabilities.
+    q_rows: Option<(TDim, TDim)>,
 }
 
 /// Axis letters renamed in order of first appearance: `"mak,nak->amn"` and `"shd,thd->hst"`
@@ -239,7 +244,21 @@ fn match_chain(
     if !einsum_is(context, "hst,thd->shd") || !only_feeds(context.inputs[0])? {
         return Ok(None);
     }
-    let softmax = model.node(context.inputs[0].node);
+    // a slice of the query rows (the `[CLS]` row pushed up from the head) may sit between the
+    // softmax and the context
+    let mut probs = context.inputs[0];
+    let mut q_rows = None;
+    if let Some(slice) = model.node(probs.node).op_as::<Slice>() {
+        if slice.axis != 1 {
+            return Ok(None);
+        }
+        q_rows = Some((slice.start.clone(), slice.end.clone()));
+        probs = model.node(probs.node).inputs[0];
+        if !only_feeds(probs)? {
+            return Ok(None);
+        }
+    }
+    let softmax = model.node(probs.node);
     let Some(op) = softmax.op_as::<Softmax>() else {
         return Ok(None);
     };
@@ -287,6 +306,7 @@ fn match_chain(
         Some(d) if same && f32s && kernel.takes(d) => Ok(Some(Chain {
             inputs: [q, k, v],
             scale,
+            q_rows,
         })),
         _ => Ok(None),
     }

@@ -20,8 +20,8 @@
 //! Both compute the same integer products; they differ only in float rounding of the rescale.
 
 use super::fast_math::gelu_exact;
-use crate::kernels::{self, Epilogue, LinearI8Kernel, PackedI8};
 use super::quantize_rows::{int8_per_row, quantize_rows, QuantizeRows};
+use crate::kernels::{self, Epilogue, LinearI8Kernel, PackedI8};
 use tract_nnef::internal::*;
 use tract_nnef::ser::invocation;
 use tract_nnef::tract_core::ops::cast::cast;

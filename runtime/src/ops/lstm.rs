@@ -53,7 +53,18 @@ pub fn lstm(
     } else {
         &crate::kernels::generic::LSTM
     };
-    (kernel.run)(s, LstmOperands { x, w_t, r_t, bias, h, c, y });
+    (kernel.run)(
+        s,
+        LstmOperands {
+            x,
+            w_t,
+            r_t,
+            bias,
+            h,
+            c,
+            y,
+        },
+    );
 }
 
 impl EvalOp for Lstm {

@@ -63,7 +63,10 @@ unsafe fn quantize_rows(x: &[f32], k: usize, k_padded: usize, out: &mut [u8], sc
             m[3] = vmaxnmq_f32(m[3], vabsq_f32(v.3));
             i += 16;
         }
-        let mut max_abs = vmaxnmvq_f32(vmaxnmq_f32(vmaxnmq_f32(m[0], m[1]), vmaxnmq_f32(m[2], m[3])));
+        let mut max_abs = vmaxnmvq_f32(vmaxnmq_f32(
+            vmaxnmq_f32(m[0], m[1]),
+            vmaxnmq_f32(m[2], m[3]),
+        ));
         for &v in &row[full..] {
             if v.abs() > max_abs {
                 max_abs = v.abs();
@@ -78,7 +81,10 @@ unsafe fn quantize_rows(x: &[f32], k: usize, k_padded: usize, out: &mut [u8], sc
         let dst = out.as_mut_ptr().add(r * k_padded) as *mut i8;
         let q = |v: float32x4_t| -> int32x4_t {
             // FMIN/FMAX keep NaN, and the truncating conversion turns it into 0
-            let v = vminq_f32(vmaxq_f32(vmulq_n_f32(v, inv), vdupq_n_f32(-127.0)), vdupq_n_f32(127.0));
+            let v = vminq_f32(
+                vmaxq_f32(vmulq_n_f32(v, inv), vdupq_n_f32(-127.0)),
+                vdupq_n_f32(127.0),
+            );
             let half = vbslq_f32(vdupq_n_u32(0x8000_0000), v, vdupq_n_f32(0.5));
             vcvtq_s32_f32(vaddq_f32(v, half))
         };
@@ -91,7 +97,11 @@ unsafe fn quantize_rows(x: &[f32], k: usize, k_padded: usize, out: &mut [u8], sc
             i += 16;
         }
         for (j, &v) in row.iter().enumerate().skip(full) {
-            let v = if v.is_nan() { 0.0 } else { (v * inv).clamp(-127.0, 127.0) };
+            let v = if v.is_nan() {
+                0.0
+            } else {
+                (v * inv).clamp(-127.0, 127.0)
+            };
             *dst.add(j) = (v + 0.5f32.copysign(v)) as i8;
         }
     }
@@ -103,7 +113,11 @@ unsafe fn quantize_rows(x: &[f32], k: usize, k_padded: usize, out: &mut [u8], sc
 unsafe fn finish4(g: &Gemm, row: usize, col: usize, acc: int32x4_t) {
     let w = g.w;
     let scale = vmulq_n_f32(vld1q_f32(w.weight_scale.as_ptr().add(col)), g.scales[row]);
-    let mut v = vfmaq_f32(vld1q_f32(w.bias.as_ptr().add(col)), vcvtq_f32_s32(acc), scale);
+    let mut v = vfmaq_f32(
+        vld1q_f32(w.bias.as_ptr().add(col)),
+        vcvtq_f32_s32(acc),
+        scale,
+    );
     if g.epilogue.gelu {
         v = gelu4(v);
     }

@@ -11,7 +11,15 @@ pub static LSTM: LstmKernel = LstmKernel {
 };
 
 fn run(s: &LstmShapes, o: LstmOperands) {
-    let LstmOperands { x, w_t, r_t, bias, h, c, y } = o;
+    let LstmOperands {
+        x,
+        w_t,
+        r_t,
+        bias,
+        h,
+        c,
+        y,
+    } = o;
     let (hd, g4) = (s.hidden, 4 * s.hidden);
     let mut gates = vec![0f32; g4];
     for t in 0..s.steps {
@@ -82,4 +90,3 @@ fn gate_columns<const N: usize>(
     }
     gates[col..col + N].copy_from_slice(&acc);
 }
-

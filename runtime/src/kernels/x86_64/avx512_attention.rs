@@ -18,7 +18,6 @@ use super::avx512_math::exp16;
 use crate::kernels::math::{AttentionKernel, Head};
 use std::arch::x86_64::*;
 
-
 /// `kt` and `p` are scratch, resized here.
 #[target_feature(enable = "avx512f")]
 unsafe fn head(h: &Head, kt: &mut Vec<f32>, p: &mut Vec<f32>) {
@@ -47,13 +46,7 @@ unsafe fn head(h: &Head, kt: &mut Vec<f32>, p: &mut Vec<f32>) {
 /// Rows `first .. first + MR` (fewer at the end: the last row is computed again in the
 /// unused slots and not stored).
 #[target_feature(enable = "avx512f")]
-unsafe fn block<const DC: usize>(
-    h: &Head,
-    first: usize,
-    kt: &[f32],
-    padded: usize,
-    p: &mut [f32],
-) {
+unsafe fn block<const DC: usize>(h: &Head, first: usize, kt: &[f32], padded: usize, p: &mut [f32]) {
     let live = (h.q_rows - first).min(MR);
     let q: [*const f32; MR] =
         std::array::from_fn(|i| h.q.add((first + i.min(live - 1)) * h.row_stride));

@@ -78,7 +78,11 @@ unsafe fn quantize_rows(x: &[f32], k: usize, k_padded: usize, out: &mut [u8], sc
         }
         let inv = 1.0 / *scale;
         for (j, &v) in row.iter().enumerate().skip(full) {
-            let v = if v.is_nan() { 0.0 } else { (v * inv).clamp(-127.0, 127.0) };
+            let v = if v.is_nan() {
+                0.0
+            } else {
+                (v * inv).clamp(-127.0, 127.0)
+            };
             let q = (v + 0.5f32.copysign(v)) as i32;
             *dst.add(j) = (q + 128) as u8;
         }

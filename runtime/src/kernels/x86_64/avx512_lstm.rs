@@ -16,7 +16,15 @@ pub static KERNEL: LstmKernel = LstmKernel {
 /// and hidden value is broadcast once per step and 16 independent FMA chains hide latency.
 #[target_feature(enable = "avx512f")]
 unsafe fn run(s: &LstmShapes, o: LstmOperands) {
-    let LstmOperands { x, w_t, r_t, bias, h, c, y } = o;
+    let LstmOperands {
+        x,
+        w_t,
+        r_t,
+        bias,
+        h,
+        c,
+        y,
+    } = o;
     let (hd, g4) = (s.hidden, 4 * s.hidden);
     let mut gates = vec![0f32; g4];
     for t in 0..s.steps {
@@ -66,4 +74,3 @@ unsafe fn run(s: &LstmShapes, o: LstmOperands) {
         }
     }
 }
-

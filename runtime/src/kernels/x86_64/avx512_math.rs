@@ -90,4 +90,3 @@ pub unsafe fn gelu16(x: __m512) -> __m512 {
         _mm512_add_ps(one, erf),
     )
 }
-
