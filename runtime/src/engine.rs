@@ -17,29 +17,11 @@ pub fn one_shot_scans(model: &mut TypedModel) {
     }
 }
 
-static POOL: std::sync::Mutex<Option<std::sync::Arc<crate::workers::Workers>>> =
-    std::sync::Mutex::new(None);
-
 /// Runs kinglet's own kernels (int8 linear layers, attention) on `threads` threads from now on
-/// (1: the calling thread only, the edge default). tract's own kernels stay on the calling
-/// thread: its multithreaded build doubles the binary's size for a gain the edge boards mostly
-/// cannot use.
+/// (1: the calling thread only, the edge default); see [`crate::workers::set_threads`].
 pub fn set_threads(threads: usize) -> Result<()> {
-    let pool = if threads > 1 {
-        // the calling thread works too: `threads − 1` workers
-        let pool = crate::workers::Workers::start(threads - 1)
-            .map_err(|e| Error::Inference(format!("cannot start {threads} threads: {e}")))?;
-        Some(std::sync::Arc::new(pool))
-    } else {
-        None
-    };
-    *POOL.lock().unwrap_or_else(|e| e.into_inner()) = pool;
-    Ok(())
-}
-
-/// The workers [`set_threads`] started, if any.
-pub fn thread_pool() -> Option<std::sync::Arc<crate::workers::Workers>> {
-    POOL.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    crate::workers::set_threads(threads)
+        .map_err(|e| Error::Inference(format!("cannot start {threads} threads: {e}")))
 }
 
 /// An optimized, runnable graph with its reusable execution state.

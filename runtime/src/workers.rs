@@ -41,6 +41,27 @@ pub fn share_out(
     }
 }
 
+static POOL: Mutex<Option<Arc<Workers>>> = Mutex::new(None);
+
+/// Runs kinglet's own kernels on `threads` threads from now on (1: the calling thread only,
+/// the edge default). tract's own kernels stay on the calling thread: its multithreaded build
+/// doubles the binary's size for a gain the edge boards mostly cannot use.
+pub fn set_threads(threads: usize) -> std::io::Result<()> {
+    // the calling thread works too: `threads − 1` workers
+    let pool = if threads > 1 {
+        Some(Arc::new(Workers::start(threads - 1)?))
+    } else {
+        None
+    };
+    *POOL.lock().unwrap_or_else(|e| e.into_inner()) = pool;
+    Ok(())
+}
+
+/// The workers [`set_threads`] started, if any.
+pub fn pool() -> Option<Arc<Workers>> {
+    POOL.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 /// An output buffer written by several threads at disjoint places.
 #[derive(Clone, Copy)]
 pub struct SharedOut(pub *mut f32);

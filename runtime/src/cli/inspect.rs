@@ -1,4 +1,4 @@
-//! `kinglet inspect --model M [--json] [--profile]`
+//! `kinglet inspect --model M [--json] [--profile]`, `kinglet inspect --cpu [--json]`
 
 use super::ModelArg;
 use crate::manifest::ModelKind;
@@ -15,9 +15,22 @@ pub struct Args {
     /// operator kind on one input of the maximum size.
     #[arg(long)]
     profile: bool,
+    /// Print only the CPU features kinglet detected and the kernel it chose for each family
+    /// (no model is loaded).
+    #[arg(long)]
+    cpu: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let cpu = crate::kernels::report();
+    if args.cpu {
+        if args.json {
+            println!("{}", serde_json::to_string(&cpu)?);
+        } else {
+            println!("{cpu}");
+        }
+        return Ok(());
+    }
     let path = args.model.path()?;
     let mut loaded = args.model.load()?;
     let (input, input_desc) = loaded.model.largest_input()?;
@@ -66,6 +79,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             v["horizon"] = json!(f.horizon);
             v["step_seconds"] = json!(f.step_seconds);
         }
+    }
+    if profile.is_some() {
+        v["cpu"] = json!(cpu);
     }
     if let Some((kernels, ops)) = &profile {
         v["matmul_kernels"] = json!(kernels
@@ -185,6 +201,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some((kernels, ops)) = &profile {
         let kernels: Vec<String> = kernels.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+        println!("{cpu}");
         println!("matmul kernels {}", kernels.join(", "));
         println!("profile at {input_desc}:");
         for (op, s, n) in ops.iter().take(12) {

@@ -13,7 +13,7 @@
 //! | 5 | `verify`: the bundle's self-test deviates past its tolerance |
 //! | 6 | memory: the model needs more than `--budget`, or one input outgrew the arena |
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 mod bench;
@@ -74,7 +74,14 @@ pub enum CliError {
 
 /// Parses the command line, runs it and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `--version` also names the CPU features seen and the kernels chosen
+    let long_version = format!("{}\n{}", crate::VERSION, crate::kernels::report());
+    let long_version: &'static str = Box::leak(long_version.into_boxed_str());
+    let matches = Cli::command().long_version(long_version).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         Command::Classify(args) => classify::run(args),
         Command::Eval(args) => eval::run(args),

@@ -1,7 +1,7 @@
 //! kinglet's compute kernels, by architecture, behind one dispatch table.
 //!
 //! Each kernel family (the int8 linear layer, attention, element-wise math) has a portable
-//! twin in [`generic`] and native versions in `x86_64/` and `aarch64/`. [`native`] picks, once
+//! twin in [`generic`] and native versions in `x86_64/`, `aarch64/` and `arm/` (armv7). [`native`] picks, once
 //! per process, the best version this CPU runs (detected at run time, so one binary serves every
 //! board: an SDOT kernel on a Pi 5, a SMULL/SADALP one on a Pi 4 or Pi 3), the way
 //! tract-linalg's `Ops` table does. Operators in [`crate::ops`] ask this table; they hold no
@@ -17,6 +17,8 @@ pub mod math;
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
+#[cfg(target_arch = "arm")]
+mod arm;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 
@@ -39,20 +41,34 @@ pub struct Kernels {
     pub lstm: &'static lstm::LstmKernel,
 }
 
+/// Environment variable: comma-separated parts of kernel names not to use (e.g. `avx512` to
+/// run the AVX2 kernels on an AVX-512 machine, `kinglet` for tract's and the generic ones).
+/// For measuring one kernel against another; never needed in production.
+pub const SKIP_ENV: &str = "KINGLET_KERNELS_SKIP";
+
 /// The best kernels for this CPU, chosen on first use.
 pub fn native() -> &'static Kernels {
     static NATIVE: OnceLock<Kernels> = OnceLock::new();
-    NATIVE.get_or_init(|| Kernels {
-        linear_i8: linear_i8_candidates().into_iter().next(),
-        attention: attention_candidates().into_iter().next(),
-        math: math_candidates()
-            .into_iter()
-            .next()
-            .unwrap_or(&generic::MATH),
-        lstm: lstm_candidates()
-            .into_iter()
-            .next()
-            .unwrap_or(&generic::LSTM),
+    NATIVE.get_or_init(|| {
+        let skip: Vec<String> = std::env::var(SKIP_ENV)
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let allowed = |name: &str| !skip.iter().any(|s| name.contains(s.as_str()));
+        Kernels {
+            linear_i8: linear_i8_candidates().into_iter().find(|k| allowed(k.name)),
+            attention: attention_candidates().into_iter().find(|k| allowed(k.name)),
+            math: math_candidates()
+                .into_iter()
+                .find(|k| allowed(k.name))
+                .unwrap_or(&generic::MATH),
+            lstm: lstm_candidates()
+                .into_iter()
+                .find(|k| allowed(k.name))
+                .unwrap_or(&generic::LSTM),
+        }
     })
 }
 
@@ -64,6 +80,8 @@ pub fn linear_i8_candidates() -> Vec<&'static LinearI8Kernel> {
     found.extend(x86_64::linear_i8_kernels());
     #[cfg(target_arch = "aarch64")]
     found.extend(aarch64::linear_i8_kernels());
+    #[cfg(target_arch = "arm")]
+    found.extend(arm::linear_i8_kernels());
     found
 }
 
@@ -124,8 +142,8 @@ pub fn cpu_features() -> Vec<&'static str> {
         probe!("neon", "fp16", "dotprod", "i8mm", "sve");
     }
     #[cfg(target_arch = "arm")]
-    {
-        seen.push("armv7");
+    if !arm::linear_i8_kernels().is_empty() {
+        seen.push("neon");
     }
     seen
 }

@@ -93,7 +93,7 @@ impl EvalOp for Attention {
         if s > 0 && kv_rows > 0 && heads > 0 {
             let mut plain = out.try_as_plain_ram_mut()?;
             let y = plain.as_slice_mut::<f32>()?;
-            let pool = crate::engine::thread_pool();
+            let pool = crate::workers::pool();
             attention(
                 kernel,
                 (q, k, v),

@@ -414,7 +414,7 @@ impl EvalOp for LinearI8Packed {
         let mut y = unsafe { Tensor::uninitialized::<f32>(&shape)? };
         if m > 0 && w.n > 0 {
             let mut y_plain = y.try_as_plain_ram_mut()?;
-            let pool = crate::engine::thread_pool();
+            let pool = crate::workers::pool();
             let y = y_plain.as_slice_mut::<f32>()?;
             let residual_plain = match &residual {
                 Some(r) => Some(r.try_as_plain_ram()?),

@@ -1,7 +1,9 @@
 //! aarch64 kernels: NEON (every Raspberry Pi and Jetson), and SDOT where the core has the
 //! dot-product extension (`asimddp`: Cortex-A76/A78, Pi 5, Jetson Orin), detected at run time.
 
+mod neon_attention;
 mod neon_linear_i8;
+mod neon_lstm;
 mod neon_math;
 
 use super::linear_i8::LinearI8Kernel;
@@ -20,7 +22,7 @@ pub fn linear_i8_kernels() -> Vec<&'static LinearI8Kernel> {
 
 /// Attention kernels this CPU runs, best first.
 pub fn attention_kernels() -> Vec<&'static AttentionKernel> {
-    Vec::new()
+    vec![&neon_attention::KERNEL]
 }
 
 /// Element-wise kernels this CPU runs, best first.
@@ -30,5 +32,5 @@ pub fn math_kernels() -> Vec<&'static MathKernels> {
 
 /// LSTM kernels this CPU runs, best first.
 pub fn lstm_kernels() -> Vec<&'static LstmKernel> {
-    Vec::new()
+    vec![&neon_lstm::KERNEL]
 }

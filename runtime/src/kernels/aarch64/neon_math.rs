@@ -6,7 +6,7 @@ use std::arch::aarch64::*;
 
 /// NEON is part of every aarch64 core.
 pub static KERNELS: MathKernels = MathKernels {
-    name: "neon",
+    name: "kinglet_neon",
     // SAFETY: NEON is baseline on aarch64.
     gelu: |xs| unsafe { gelu_slice(xs) },
 };
@@ -65,4 +65,21 @@ pub unsafe fn gelu4(x: float32x4_t) -> float32x4_t {
     // erf is odd: give |erf| the sign of z
     let erf = vbslq_f32(vdupq_n_u32(0x8000_0000), z, erf_abs);
     vmulq_f32(vmulq_n_f32(x, 0.5), vaddq_f32(one, erf))
+}
+
+/// `1 / (1 + e^-x)`.
+#[target_feature(enable = "neon")]
+#[inline]
+pub unsafe fn sigmoid4(x: float32x4_t) -> float32x4_t {
+    let one = vdupq_n_f32(1.0);
+    vdivq_f32(one, vaddq_f32(one, exp4(vnegq_f32(x))))
+}
+
+/// `tanh x = 1 - 2 / (e^{2x} + 1)`.
+#[target_feature(enable = "neon")]
+#[inline]
+pub unsafe fn tanh4(x: float32x4_t) -> float32x4_t {
+    let one = vdupq_n_f32(1.0);
+    let e = exp4(vaddq_f32(x, x));
+    vsubq_f32(one, vdivq_f32(vdupq_n_f32(2.0), vaddq_f32(e, one)))
 }

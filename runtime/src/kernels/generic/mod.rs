@@ -7,6 +7,6 @@ mod lstm;
 mod math;
 
 pub use attention::ATTENTION;
-pub use linear_i8::LINEAR_I8;
+pub use linear_i8::{quantize_rows_i16, LINEAR_I8};
 pub use lstm::LSTM;
 pub use math::{erf_as, gelu_as, MATH};

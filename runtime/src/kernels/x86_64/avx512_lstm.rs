@@ -6,7 +6,7 @@ use std::arch::x86_64::*;
 
 /// Handed out only where AVX-512 F was detected.
 pub static KERNEL: LstmKernel = LstmKernel {
-    name: "avx512",
+    name: "kinglet_avx512",
     hidden_multiple: 16,
     // SAFETY: only chosen where AVX-512 F was detected; every slice is indexed within the shapes.
     run: |s, o| unsafe { run(s, o) },

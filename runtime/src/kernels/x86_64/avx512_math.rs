@@ -10,7 +10,7 @@ use std::arch::x86_64::*;
 
 /// Handed out only where AVX-512 F was detected.
 pub static KERNELS: MathKernels = MathKernels {
-    name: "avx512",
+    name: "kinglet_avx512",
     // SAFETY: only chosen where AVX-512 F was detected.
     gelu: |xs| unsafe { gelu_slice(xs) },
 };

@@ -1,5 +1,7 @@
-//! x86-64 kernels: AVX-512 (F, BW, VNNI) today.
+//! x86-64 kernels: AVX-512 (F, BW, VNNI), and AVX2 + FMA for CPUs without AVX-512.
 
+mod avx2_linear_i8;
+mod avx2_math;
 mod avx512_attention;
 mod avx512_linear_i8;
 mod avx512_lstm;
@@ -16,11 +18,18 @@ fn has_avx512_vnni() -> bool {
         && std::is_x86_feature_detected!("fma")
 }
 
+fn has_avx2_fma() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
+
 /// Int8 linear kernels this CPU runs, best first.
 pub fn linear_i8_kernels() -> Vec<&'static LinearI8Kernel> {
     let mut found = Vec::new();
     if has_avx512_vnni() {
         found.push(&avx512_linear_i8::KERNEL);
+    }
+    if has_avx2_fma() {
+        found.push(&avx2_linear_i8::KERNEL);
     }
     found
 }
@@ -39,6 +48,9 @@ pub fn math_kernels() -> Vec<&'static MathKernels> {
     let mut found = Vec::new();
     if std::is_x86_feature_detected!("avx512f") {
         found.push(&avx512_math::KERNELS);
+    }
+    if has_avx2_fma() {
+        found.push(&avx2_math::KERNELS);
     }
     found
 }
