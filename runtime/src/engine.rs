@@ -48,6 +48,7 @@ impl Engine {
         model = model.into_decluttered().map_err(Error::inference)?;
         crate::ops::linear_i8::fuse_epilogues(&mut model).map_err(Error::inference)?;
         crate::ops::attention::fuse_attention(&mut model).map_err(Error::inference)?;
+        crate::ops::layer_norm::fuse_layer_norm(&mut model).map_err(Error::inference)?;
         crate::ops::gelu::use_kinglet_gelu(&mut model).map_err(Error::inference)?;
         let plan = model.into_optimized().map_err(Error::inference)?;
         let runnable = plan.into_runnable().map_err(Error::inference)?;

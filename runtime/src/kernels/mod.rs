@@ -14,6 +14,7 @@ pub mod generic;
 pub mod linear_i8;
 pub mod lstm;
 pub mod math;
+pub mod norm;
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
@@ -39,6 +40,8 @@ pub struct Kernels {
     pub math: &'static math::MathKernels,
     /// A whole LSTM layer.
     pub lstm: &'static lstm::LstmKernel,
+    /// LayerNorm over the last axis.
+    pub layer_norm: &'static norm::LayerNormKernel,
 }
 
 /// Environment variable: comma-separated parts of kernel names not to use (e.g. `avx512` to
@@ -68,6 +71,10 @@ pub fn native() -> &'static Kernels {
                 .into_iter()
                 .find(|k| allowed(k.name))
                 .unwrap_or(&generic::LSTM),
+            layer_norm: layer_norm_candidates()
+                .into_iter()
+                .find(|k| allowed(k.name))
+                .unwrap_or(&generic::LAYER_NORM),
         }
     })
 }
@@ -112,6 +119,15 @@ pub fn lstm_candidates() -> Vec<&'static lstm::LstmKernel> {
     found.extend(x86_64::lstm_kernels());
     #[cfg(target_arch = "aarch64")]
     found.extend(aarch64::lstm_kernels());
+    found
+}
+
+/// Every LayerNorm kernel this CPU can run, best first.
+pub fn layer_norm_candidates() -> Vec<&'static norm::LayerNormKernel> {
+    #[allow(unused_mut)]
+    let mut found = Vec::new();
+    #[cfg(target_arch = "aarch64")]
+    found.push(aarch64::layer_norm_kernel());
     found
 }
 
@@ -171,6 +187,7 @@ pub fn report() -> KernelReport {
             ("attention", k.attention.map_or("tract", |k| k.name)),
             ("gelu", k.math.name),
             ("lstm", k.lstm.name),
+            ("layer_norm", k.layer_norm.name),
         ],
     }
 }

@@ -5,6 +5,7 @@ mod neon_attention;
 mod neon_linear_i8;
 mod neon_lstm;
 mod neon_math;
+mod neon_norm;
 
 use super::linear_i8::LinearI8Kernel;
 use super::lstm::LstmKernel;
@@ -33,4 +34,9 @@ pub fn math_kernels() -> Vec<&'static MathKernels> {
 /// LSTM kernels this CPU runs, best first.
 pub fn lstm_kernels() -> Vec<&'static LstmKernel> {
     vec![&neon_lstm::KERNEL]
+}
+
+/// The LayerNorm kernel.
+pub fn layer_norm_kernel() -> &'static crate::kernels::norm::LayerNormKernel {
+    &neon_norm::LAYER_NORM
 }

@@ -5,8 +5,10 @@ mod attention;
 mod linear_i8;
 mod lstm;
 mod math;
+mod norm;
 
 pub use attention::ATTENTION;
 pub use linear_i8::{quantize_rows_i16, LINEAR_I8};
 pub use lstm::LSTM;
 pub use math::{erf_as, gelu_as, MATH};
+pub use norm::LAYER_NORM;
