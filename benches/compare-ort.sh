@@ -3,6 +3,7 @@
 #
 #   benches/compare-ort.sh                 # 1 and 2 threads, 200 runs per cell
 #   THREADS=1 ITERATIONS=500 benches/compare-ort.sh
+#   COMPARE_ORT_VENV=target/arm-proxy/venv benches/compare-ort.sh   # reuse a venv that has them
 #
 # Makes its own Python venv (torch, transformers, onnx, onnxruntime from PyPI) under
 # target/compare-ort/, exports ../shared/models/sentiment-minilm-sst2 to ONNX and quantizes it
@@ -14,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${KINGLET_SHARED:-../shared}
 WORK=target/compare-ort
-VENV=$WORK/venv
+VENV=${COMPARE_ORT_VENV:-$WORK/venv}
 mkdir -p "$WORK"
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import torch, transformers, onnx, onnxruntime, onnxscript" 2>/dev/null; then
   python3 -m venv "$VENV"

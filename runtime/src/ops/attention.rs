@@ -188,7 +188,11 @@ pub fn fuse_attention(model: &mut TypedModel) -> TractResult<usize> {
             let name = format!("{}.query_rows", node.name);
             inputs[0] = patch.wire_node(name, Slice::new(0, start, end), &[inputs[0]])?[0];
         }
-        let y = patch.wire_node(&node.name, Attention { scale: found.scale }, &inputs)?;
+        let mut y = patch.wire_node(&node.name, Attention { scale: found.scale }, &inputs)?;
+        if found.drops_row_axis {
+            let name = format!("{}.drop_row_axis", node.name);
+            y = patch.wire_node(name, AxisOp::Rm(0), &y)?;
+        }
         patch.shunt_outside(model, id.into(), y[0])?;
         patch.apply(model)?;
         fused += 1;
@@ -201,6 +205,8 @@ struct Chain {
     scale: f32,
     /// The query rows the context is read for, when the graph slices the probabilities.
     q_rows: Option<(TDim, TDim)>,
+    /// The context einsum reads one query row and drops its axis (`hst,thd->hd`).
+    drops_row_axis: bool,
 }
 
 /// Axis letters renamed in order of first appearance: `"mak,nak->amn"` and `"shd,thd->hst"`
@@ -241,7 +247,8 @@ fn match_chain(
                 && !model.output_outlets()?.contains(&outlet))
         };
     let context = model.node(id);
-    if !einsum_is(context, "hst,thd->shd") || !only_feeds(context.inputs[0])? {
+    let drops_row_axis = einsum_is(context, "hst,thd->hd");
+    if !(einsum_is(context, "hst,thd->shd") || drops_row_axis) || !only_feeds(context.inputs[0])? {
         return Ok(None);
     }
     // a slice of the query rows (the `[CLS]` row pushed up from the head) may sit between the
@@ -252,11 +259,17 @@ fn match_chain(
         if slice.axis != 1 {
             return Ok(None);
         }
+        if drops_row_axis && (slice.end.clone() - slice.start.clone()).to_i64().ok() != Some(1) {
+            return Ok(None);
+        }
         q_rows = Some((slice.start.clone(), slice.end.clone()));
         probs = model.node(probs.node).inputs[0];
         if !only_feeds(probs)? {
             return Ok(None);
         }
+    }
+    if drops_row_axis && q_rows.is_none() {
+        return Ok(None);
     }
     let softmax = model.node(probs.node);
     let Some(op) = softmax.op_as::<Softmax>() else {
@@ -307,6 +320,7 @@ fn match_chain(
             inputs: [q, k, v],
             scale,
             q_rows,
+            drops_row_axis,
         })),
         _ => Ok(None),
     }

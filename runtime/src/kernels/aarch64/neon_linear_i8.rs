@@ -10,7 +10,9 @@
 //!   4 rows × 4 columns, reduced across lanes once at the end.
 //!
 //! Activations are quantized to `i8` exactly as the generic twin does (add ±0.5, truncate), so
-//! the integer products are the same on every architecture.
+//! the integer products are the same on every architecture. Each full block of four rows is
+//! stored interleaved, 16 bytes of each row in turn (`[k / 16][4 rows][16]`), so one
+//! four-register load feeds a whole tile; the last rows (fewer than four) stay row-major.
 
 use super::neon_math::gelu4;
 use crate::kernels::linear_i8::{Gemm, LinearI8Kernel};
@@ -80,7 +82,16 @@ unsafe fn quantize_rows(x: &[f32], k: usize, k_padded: usize, out: &mut [u8], sc
             1.0
         };
         let inv = 1.0 / *scale;
-        let dst = out.as_mut_ptr().add(r * k_padded) as *mut i8;
+        // byte `j` of row `r`: interleaved in full blocks of four rows, row-major after them
+        let rows = x.len() / k;
+        let dst = out.as_mut_ptr() as *mut i8;
+        let at = |j: usize| -> usize {
+            if r < rows / MR * MR {
+                (r / MR) * MR * k_padded + (j / 16) * 16 * MR + (r % MR) * 16 + j % 16
+            } else {
+                r * k_padded + j
+            }
+        };
         let q = |v: float32x4_t| -> int32x4_t {
             // FMIN/FMAX keep NaN, and the truncating conversion turns it into 0
             let v = vminq_f32(
@@ -105,6 +116,40 @@ unsafe fn quantize_rows(x: &[f32], k: usize, k_padded: usize, out: &mut [u8], sc
                 (v * inv).clamp(-127.0, 127.0)
             };
             *dst.add(j) = (v + 0.5f32.copysign(v)) as i8;
+        }
+    }
+}
+
+/// The next 16 bytes of `R` rows: one load for a full interleaved block of four, one per row
+/// for the row-major rows after the last full block.
+struct Rows<const R: usize> {
+    ptrs: [*const i8; R],
+}
+
+impl<const R: usize> Rows<R> {
+    #[inline(always)]
+    unsafe fn new(g: &Gemm, r0: usize) -> Self {
+        let base = g.a.as_ptr() as *const i8;
+        let k_padded = g.w.k_padded;
+        Rows {
+            ptrs: std::array::from_fn(|i| base.add((r0 + i) * k_padded)),
+        }
+    }
+
+    #[target_feature(enable = "neon")]
+    #[inline]
+    unsafe fn next(&mut self) -> [int8x16_t; R] {
+        if R == MR {
+            let v = vld1q_s8_x4(self.ptrs[0]);
+            self.ptrs[0] = self.ptrs[0].add(16 * MR);
+            let v = [v.0, v.1, v.2, v.3];
+            std::array::from_fn(|i| v[i])
+        } else {
+            std::array::from_fn(|i| {
+                let v = vld1q_s8(self.ptrs[i]);
+                self.ptrs[i] = self.ptrs[i].add(16);
+                v
+            })
         }
     }
 }
@@ -170,15 +215,13 @@ unsafe fn gemm_smull(g: &Gemm, panels: std::ops::Range<usize>) {
 unsafe fn tile_smull<const R: usize>(g: &Gemm, r0: usize, p: usize) {
     let w = g.w;
     let mut acc = [[vdupq_n_s32(0); 4]; R];
-    let mut a: [*const i8; R] =
-        std::array::from_fn(|i| g.a.as_ptr().add((r0 + i) * w.k_padded) as *const i8);
+    let mut a = Rows::<R>::new(g, r0);
     let mut wp = w.panels.as_ptr().add(p * 4 * w.k_padded);
     for _ in 0..w.k_padded / 16 {
         let b = vld1q_s8_x4(wp);
         let b = [b.0, b.1, b.2, b.3];
-        for i in 0..R {
-            let av = vld1q_s8(a[i]);
-            a[i] = a[i].add(16);
+        let av = a.next();
+        for (i, &av) in av.iter().enumerate() {
             for c in 0..4 {
                 let prod = vmlal_high_s8(vmull_s8(vget_low_s8(av), vget_low_s8(b[c])), av, b[c]);
                 acc[i][c] = vpadalq_s16(acc[i][c], prod);
@@ -219,8 +262,7 @@ unsafe fn gemm_sdot(g: &Gemm, panels: std::ops::Range<usize>) {
 unsafe fn tile_sdot<const R: usize>(g: &Gemm, r0: usize, p: usize) {
     let w = g.w;
     let mut acc = [[vdupq_n_s32(0); 4]; R];
-    let mut a: [*const i8; R] =
-        std::array::from_fn(|i| g.a.as_ptr().add((r0 + i) * w.k_padded) as *const i8);
+    let mut a = Rows::<R>::new(g, r0);
     let mut wp = w.panels.as_ptr().add(p * 16 * w.k_padded);
     macro_rules! group {
         ($lane:literal, $av:expr) => {{
@@ -235,10 +277,7 @@ unsafe fn tile_sdot<const R: usize>(g: &Gemm, r0: usize, p: usize) {
         }};
     }
     for _ in 0..w.k_padded / 16 {
-        let av: [int8x16_t; R] = std::array::from_fn(|i| vld1q_s8(a[i]));
-        for a in a.iter_mut() {
-            *a = a.add(16);
-        }
+        let av = a.next();
         group!(0, av);
         group!(1, av);
         group!(2, av);
