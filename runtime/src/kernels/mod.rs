@@ -82,6 +82,7 @@ pub fn native() -> &'static Kernels {
 /// Every int8 linear kernel this CPU can run, best first (the generic twin is not among them:
 /// where no native kernel exists, tract's integer kernels beat plain loops).
 pub fn linear_i8_candidates() -> Vec<&'static LinearI8Kernel> {
+    #[allow(unused_mut)]
     let mut found = Vec::new();
     #[cfg(target_arch = "x86_64")]
     found.extend(x86_64::linear_i8_kernels());
@@ -94,6 +95,7 @@ pub fn linear_i8_candidates() -> Vec<&'static LinearI8Kernel> {
 
 /// Every fused attention kernel this CPU can run, best first.
 pub fn attention_candidates() -> Vec<&'static math::AttentionKernel> {
+    #[allow(unused_mut)]
     let mut found = Vec::new();
     #[cfg(target_arch = "x86_64")]
     found.extend(x86_64::attention_kernels());
@@ -104,6 +106,7 @@ pub fn attention_candidates() -> Vec<&'static math::AttentionKernel> {
 
 /// Every element-wise math kernel set this CPU can run, best first.
 pub fn math_candidates() -> Vec<&'static math::MathKernels> {
+    #[allow(unused_mut)]
     let mut found = Vec::new();
     #[cfg(target_arch = "x86_64")]
     found.extend(x86_64::math_kernels());
@@ -114,6 +117,7 @@ pub fn math_candidates() -> Vec<&'static math::MathKernels> {
 
 /// Every LSTM kernel this CPU can run, best first.
 pub fn lstm_candidates() -> Vec<&'static lstm::LstmKernel> {
+    #[allow(unused_mut)]
     let mut found = Vec::new();
     #[cfg(target_arch = "x86_64")]
     found.extend(x86_64::lstm_kernels());

@@ -106,7 +106,7 @@ unsafe fn quantize_rows(x: &[f32], k: usize, k_padded: usize, out: &mut [u8], sc
             let v = vld1q_f32_x4(src.add(i));
             let lo = vmovn_high_s32(vmovn_s32(q(v.0)), q(v.1));
             let hi = vmovn_high_s32(vmovn_s32(q(v.2)), q(v.3));
-            vst1q_s8(dst.add(i), vmovn_high_s16(vmovn_s16(lo), hi));
+            vst1q_s8(dst.add(at(i)), vmovn_high_s16(vmovn_s16(lo), hi));
             i += 16;
         }
         for (j, &v) in row.iter().enumerate().skip(full) {
@@ -115,7 +115,7 @@ unsafe fn quantize_rows(x: &[f32], k: usize, k_padded: usize, out: &mut [u8], sc
             } else {
                 (v * inv).clamp(-127.0, 127.0)
             };
-            *dst.add(j) = (v + 0.5f32.copysign(v)) as i8;
+            *dst.add(at(j)) = (v + 0.5f32.copysign(v)) as i8;
         }
     }
 }
