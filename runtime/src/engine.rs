@@ -49,6 +49,7 @@ impl Engine {
         crate::ops::linear_i8::fuse_epilogues(&mut model).map_err(Error::inference)?;
         crate::ops::attention::fuse_attention(&mut model).map_err(Error::inference)?;
         crate::ops::layer_norm::fuse_layer_norm(&mut model).map_err(Error::inference)?;
+        crate::ops::linear_f32::fuse_linear_f32(&mut model).map_err(Error::inference)?;
         crate::ops::gelu::use_kinglet_gelu(&mut model).map_err(Error::inference)?;
         let plan = model.into_optimized().map_err(Error::inference)?;
         let runnable = plan.into_runnable().map_err(Error::inference)?;
@@ -81,6 +82,9 @@ impl Engine {
         let mut counts = std::collections::BTreeMap::<String, usize>::new();
         for node in self.model().nodes() {
             if let Some(op) = node.op_as::<LinearI8Packed>() {
+                *counts.entry(op.kernel_name().to_string()).or_default() += 1;
+            }
+            if let Some(op) = node.op_as::<crate::ops::linear_f32::LinearF32Packed>() {
                 *counts.entry(op.kernel_name().to_string()).or_default() += 1;
             }
             if let Some(op) = node.op_as::<OptMatMul>() {

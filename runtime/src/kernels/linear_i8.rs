@@ -192,7 +192,10 @@ mod tests {
     use super::*;
     use crate::kernels::generic;
 
-    fn case(m: usize, n: usize, k: usize) -> (Vec<f32>, Vec<i8>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    /// `x`, `w`, weight scales, bias, residual.
+    type Case = (Vec<f32>, Vec<i8>, Vec<f32>, Vec<f32>, Vec<f32>);
+
+    fn case(m: usize, n: usize, k: usize) -> Case {
         let x = (0..m * k)
             .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.031)
             .collect();

@@ -51,7 +51,9 @@ pub struct AttentionKernel {
 impl AttentionKernel {
     /// Whether the kernel takes heads of `head_dim` features.
     pub fn takes(&self, head_dim: usize) -> bool {
-        head_dim > 0 && head_dim % self.head_dim_multiple == 0 && head_dim <= self.max_head_dim
+        head_dim > 0
+            && head_dim.is_multiple_of(self.head_dim_multiple)
+            && head_dim <= self.max_head_dim
     }
 }
 

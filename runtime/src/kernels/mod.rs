@@ -11,6 +11,7 @@
 //! (see the `kernel_tests!` macro in [`linear_i8`]).
 
 pub mod generic;
+pub mod linear_f32;
 pub mod linear_i8;
 pub mod lstm;
 pub mod math;
@@ -34,6 +35,8 @@ pub struct Kernels {
     /// The fused int8 linear layer (quantize rows, int8 products, rescale, bias, GELU,
     /// residual). `None`: the operator is lowered to tract's integer matmul instead.
     pub linear_i8: Option<&'static LinearI8Kernel>,
+    /// The fused f32 linear layer (bias, GELU, residual). `None`: tract's matmul.
+    pub linear_f32: Option<&'static linear_f32::LinearF32Kernel>,
     /// Fused self-attention. `None`: attention runs as stored, on tract's kernels.
     pub attention: Option<&'static math::AttentionKernel>,
     /// Element-wise GELU on f32 slices.
@@ -62,6 +65,9 @@ pub fn native() -> &'static Kernels {
         let allowed = |name: &str| !skip.iter().any(|s| name.contains(s.as_str()));
         Kernels {
             linear_i8: linear_i8_candidates().into_iter().find(|k| allowed(k.name)),
+            linear_f32: linear_f32_candidates()
+                .into_iter()
+                .find(|k| allowed(k.name)),
             attention: attention_candidates().into_iter().find(|k| allowed(k.name)),
             math: math_candidates()
                 .into_iter()
@@ -90,6 +96,18 @@ pub fn linear_i8_candidates() -> Vec<&'static LinearI8Kernel> {
     found.extend(aarch64::linear_i8_kernels());
     #[cfg(target_arch = "arm")]
     found.extend(arm::linear_i8_kernels());
+    found
+}
+
+/// Every f32 linear kernel this CPU can run, best first (not the generic twin: tract's own
+/// matmul serves where there is no native one).
+pub fn linear_f32_candidates() -> Vec<&'static linear_f32::LinearF32Kernel> {
+    #[allow(unused_mut)]
+    let mut found = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    found.extend(x86_64::linear_f32_kernels());
+    #[cfg(target_arch = "aarch64")]
+    found.extend(aarch64::linear_f32_kernels());
     found
 }
 
@@ -188,6 +206,7 @@ pub fn report() -> KernelReport {
         cpu_features: cpu_features(),
         kernels: vec![
             ("linear_i8", k.linear_i8.map_or("tract", |k| k.name)),
+            ("linear_f32", k.linear_f32.map_or("tract", |k| k.name)),
             ("attention", k.attention.map_or("tract", |k| k.name)),
             ("gelu", k.math.name),
             ("lstm", k.lstm.name),

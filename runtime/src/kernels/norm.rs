@@ -1,13 +1,16 @@
 //! The normalization family: LayerNorm over the last axis,
 //! `y = (x − mean) / √(var + eps) · gamma + beta` row by row.
 
+/// Normalizes every row of `x` (rows of `gamma.len()`) into `y`: `(x, gamma, beta, eps, y)`.
+pub type LayerNormFn = fn(&[f32], &[f32], &[f32], f32, &mut [f32]);
+
 /// A LayerNorm kernel.
 #[derive(Debug)]
 pub struct LayerNormKernel {
     /// Name listed by `inspect --cpu`.
     pub name: &'static str,
     /// Normalizes every row of `x` (rows of `gamma.len()`) into `y`.
-    pub run: fn(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]),
+    pub run: LayerNormFn,
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod attention;
 pub mod fast_math;
 pub mod gelu;
 pub mod layer_norm;
+pub mod linear_f32;
 pub mod linear_i8;
 pub mod lstm;
 pub mod moving_sum;

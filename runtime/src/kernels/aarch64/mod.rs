@@ -2,11 +2,13 @@
 //! dot-product extension (`asimddp`: Cortex-A76/A78, Pi 5, Jetson Orin), detected at run time.
 
 mod neon_attention;
+mod neon_linear_f32;
 mod neon_linear_i8;
 mod neon_lstm;
 mod neon_math;
 mod neon_norm;
 
+use super::linear_f32::LinearF32Kernel;
 use super::linear_i8::LinearI8Kernel;
 use super::lstm::LstmKernel;
 use super::math::{AttentionKernel, MathKernels};
@@ -39,4 +41,9 @@ pub fn lstm_kernels() -> Vec<&'static LstmKernel> {
 /// The LayerNorm kernel.
 pub fn layer_norm_kernel() -> &'static crate::kernels::norm::LayerNormKernel {
     &neon_norm::LAYER_NORM
+}
+
+/// f32 linear kernels this CPU runs, best first.
+pub fn linear_f32_kernels() -> Vec<&'static LinearF32Kernel> {
+    vec![&neon_linear_f32::LINEAR_F32]
 }
