@@ -13,7 +13,6 @@ pub static SMULL: LinearI8Kernel = LinearI8Kernel {
     nr: 4,
     ku: 16,
     k_align: 16,
-    activation_bytes: 1,
     offset_activations: false,
     quantize: crate::kernels::generic::LINEAR_I8.quantize,
     // SAFETY: only chosen where NEON was detected; `Gemm` holds operands of the sizes it states.

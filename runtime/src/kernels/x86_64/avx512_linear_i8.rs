@@ -20,7 +20,6 @@ pub static KERNEL: LinearI8Kernel = LinearI8Kernel {
     nr: NR,
     ku: 4,
     k_align: 4,
-    activation_bytes: 1,
     offset_activations: true,
     quantize: |x, k, k_padded, a, scales| {
         // SAFETY: this kernel is only chosen where AVX-512 F/BW was detected.

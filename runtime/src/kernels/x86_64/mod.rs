@@ -1,6 +1,7 @@
-//! x86-64 kernels: AVX-512 (F, BW, VNNI), and AVX2 + FMA for CPUs without AVX-512.
+//! x86-64 kernels: AVX-512 (F, BW, VNNI), and AVX2 + FMA element-wise math for CPUs without
+//! AVX-512 (their int8 layers run on tract's AVX2 integer kernels, which measured faster than
+//! a `vpmaddwd` kernel of ours).
 
-mod avx2_linear_i8;
 mod avx2_math;
 mod avx512_attention;
 mod avx512_linear_f32;
@@ -29,9 +30,6 @@ pub fn linear_i8_kernels() -> Vec<&'static LinearI8Kernel> {
     let mut found = Vec::new();
     if has_avx512_vnni() {
         found.push(&avx512_linear_i8::KERNEL);
-    }
-    if has_avx2_fma() {
-        found.push(&avx2_linear_i8::KERNEL);
     }
     found
 }
