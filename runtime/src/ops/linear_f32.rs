@@ -163,9 +163,6 @@ impl TypedOp for LinearF32Packed {
     as_op!();
 }
 
-/// Below this many rows, when the row count is fixed in the graph, the matmul stays tract's.
-const MIN_CONCRETE_ROWS: usize = 16;
-
 /// The only consumer of `outlet`, if it has exactly one and is not a graph output.
 fn sole_successor(model: &TypedModel, outlet: OutletId) -> TractResult<Option<&TypedNode>> {
     let succ = model.outlet_successors(outlet);
@@ -213,12 +210,6 @@ pub fn fuse_linear_f32(model: &mut TypedModel) -> TractResult<usize> {
             && parts[0][0] != parts[1][0]
             && out == [parts[0][0], parts[1][0]];
         if !is_linear || node.inputs.len() != 2 {
-            continue;
-        }
-        // a handful of rows known at load (a forecaster's window): tract picks kernels for
-        // that exact shape, which serve it better than a general tile
-        let rows = &model.outlet_fact(node.inputs[0])?.shape[0];
-        if rows.to_usize().is_ok_and(|m| m < MIN_CONCRETE_ROWS) {
             continue;
         }
         let Some(w) = f32_const(model, node.inputs[1])? else {
