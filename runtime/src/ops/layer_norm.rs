@@ -80,13 +80,7 @@ impl TypedOp for LayerNorm {
         inputs: &[&TypedFact],
         outputs: &[&TypedFact],
     ) -> TractResult<AxesMapping> {
-        let mut mapping = AxesMapping::disconnected(inputs, outputs)?;
-        for (axis, repr) in (0..inputs[0].rank().saturating_sub(1)).zip('A'..) {
-            mapping = mapping
-                .renaming((InOut::In(0), axis), repr)?
-                .linking(repr, (InOut::Out(0), axis))?;
-        }
-        Ok(mapping)
+        super::leading_axes_mapping(inputs, outputs, &[])
     }
 
     #[allow(clippy::too_many_arguments)]

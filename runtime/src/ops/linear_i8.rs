@@ -205,16 +205,8 @@ impl TypedOp for LinearI8 {
         inputs: &[&TypedFact],
         outputs: &[&TypedFact],
     ) -> TractResult<AxesMapping> {
-        let mut mapping = AxesMapping::disconnected(inputs, outputs)?;
-        for (axis, repr) in (0..inputs[0].rank().saturating_sub(1)).zip('A'..) {
-            mapping = mapping
-                .renaming((InOut::In(0), axis), repr)?
-                .linking(repr, (InOut::Out(0), axis))?;
-            if inputs.len() == 5 {
-                mapping = mapping.linking(repr, (InOut::In(4), axis))?;
-            }
-        }
-        Ok(mapping)
+        let residual: &[usize] = if inputs.len() == 5 { &[4] } else { &[] };
+        super::leading_axes_mapping(inputs, outputs, residual)
     }
 
     /// Rows are independent: a slice of the output is the operator on the sliced input.
