@@ -17,6 +17,47 @@ pub fn one_shot_scans(model: &mut TypedModel) {
     }
 }
 
+/// f16 is a storage precision in kinglet: an f16 bundle's weights (half the bytes of f32) are
+/// widened once at load and the graph computes in f32. None of the CPUs kinglet targets has
+/// f16 arithmetic that tract's kernels use across the whole graph (x86, armv7, Cortex-A53/A72
+/// have none; emulated, one MiniLM row took seconds), and f32 arithmetic on f16-rounded
+/// weights is closer to the float model than f16 arithmetic would be.
+pub fn compute_f16_in_f32(model: &mut TypedModel) -> Result<()> {
+    let f16 = DatumType::F16;
+    let has_f16 = model
+        .nodes()
+        .iter()
+        .any(|n| n.outputs.iter().any(|o| o.fact.datum_type == f16));
+    if has_f16 {
+        let widen = tract_nnef::tract_core::transform::get_transform("f16_to_f32")
+            .map_err(Error::inference)?
+            .ok_or_else(|| Error::Inference("tract has no f16_to_f32 transform".into()))?;
+        widen.transform(model).map_err(Error::inference)?;
+        widen_constants(model).map_err(Error::inference)?;
+    }
+    Ok(())
+}
+
+/// Replaces every cast of a constant (the f16 weights and embedding table the widening left
+/// behind a `Cast`) by the widened constant, so it is cast once at load, not on every run.
+fn widen_constants(model: &mut TypedModel) -> TractResult<()> {
+    use tract_nnef::tract_core::ops::{cast::Cast, konst::Const};
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(cast) = node.op_as::<Cast>() else { continue };
+        let Some(konst) = model.node(node.inputs[0].node).op_as::<Const>() else { continue };
+        if konst.exotic_fact().is_some() {
+            continue;
+        }
+        let widened = konst.val().cast_to_dt(cast.to)?.into_owned();
+        let mut patch = TypedModelPatch::new("widen constant");
+        let wire = patch.add_const(format!("{}.widened", node.name), widened)?;
+        patch.shunt_outside(model, id.into(), wire)?;
+        patch.apply(model)?;
+    }
+    Ok(())
+}
+
 /// Runs kinglet's own kernels (int8 linear layers, attention) on `threads` threads from now on
 /// (1: the calling thread only, the edge default); see [`crate::workers::set_threads`].
 pub fn set_threads(threads: usize) -> Result<()> {
@@ -43,6 +84,7 @@ impl Engine {
     /// run the graph it just built, exactly as the runtime will).
     pub fn from_typed(mut model: TypedModel) -> Result<Engine> {
         one_shot_scans(&mut model);
+        compute_f16_in_f32(&mut model)?;
         crate::ops::moving_sum::rewrite_sum_pools(&mut model).map_err(Error::inference)?;
         // after declutter, so that no-op casts the NNEF reader adds do not hide the patterns
         model = model.into_decluttered().map_err(Error::inference)?;
