@@ -29,8 +29,9 @@ fn f32_export_agrees_with_pytorch_on_sst2_dev() {
     assert_eq!(rows.len(), 6735);
     assert_eq!(ref_logits.len(), rows.len());
 
-    // every row natively; 200 under emulation (ARM CI)
-    let n = crate::shared::rows_for(200).min(rows.len());
+    // every row natively; 32 under emulation (ARM CI: qemu runs f32 NEON arithmetic through
+    // soft-float helpers, ~2 s a row)
+    let n = crate::shared::rows_for(32).min(rows.len());
     let (mut agree, mut max_dev, mut correct) = (0usize, 0f32, 0usize);
     let labels: Vec<usize> = dev
         .lines()
