@@ -44,8 +44,12 @@ fn widen_constants(model: &mut TypedModel) -> TractResult<()> {
     use tract_nnef::tract_core::ops::{cast::Cast, konst::Const};
     for id in model.eval_order()? {
         let node = model.node(id);
-        let Some(cast) = node.op_as::<Cast>() else { continue };
-        let Some(konst) = model.node(node.inputs[0].node).op_as::<Const>() else { continue };
+        let Some(cast) = node.op_as::<Cast>() else {
+            continue;
+        };
+        let Some(konst) = model.node(node.inputs[0].node).op_as::<Const>() else {
+            continue;
+        };
         if konst.exotic_fact().is_some() {
             continue;
         }
