@@ -209,6 +209,10 @@ pub fn fuse_linear_f32(model: &mut TypedModel) -> TractResult<usize> {
             && parts[0][1..] == parts[1][1..]
             && parts[0][0] != parts[1][0]
             && out == [parts[0][0], parts[1][0]];
+        if node.inputs.len() == 2 && parts.len() == 2 && !is_linear {
+            fused += fuse_time_axis_linear(model, kernel, id)? as usize;
+            continue;
+        }
         if !is_linear || node.inputs.len() != 2 {
             continue;
         }
@@ -281,4 +285,118 @@ pub fn fuse_linear_f32(model: &mut TypedModel) -> TractResult<usize> {
         fused += 1;
     }
     Ok(fused)
+}
+
+/// A linear map over the time axis with the features last, as DLinear and NLinear forecasters
+/// are exported: `einsum("bkn,bkm->bnm", W, x)` (`W` constant `[1, k, n]` or `[1, n, k]`, `x`
+/// `[1, k, m]`: k input steps, n output steps, m features), and the constant add that is its
+/// only consumer (`[1, n, m]` or `[1, n, 1]`). Runs as `xᵀ` → [`LinearF32Packed`] (the add as
+/// its bias or as a constant residual) → transposed back, so the one matrix product of a
+/// folded DLinear runs on kinglet's kernel rather than tract's. Returns whether it fused.
+fn fuse_time_axis_linear(
+    model: &mut TypedModel,
+    kernel: &'static LinearF32Kernel,
+    id: usize,
+) -> TractResult<bool> {
+    let node = model.node(id);
+    let Some(einsum) = node.op_as::<EinSum>() else {
+        return Ok(false);
+    };
+    if einsum.q_params.is_some() || einsum.operating_dt != f32::datum_type() {
+        return Ok(false);
+    }
+    let Some(w) = f32_const(model, node.inputs[0])? else {
+        return Ok(false);
+    };
+    let x = node.inputs[1];
+    let x_fact = model.outlet_fact(x)?;
+    if !(w.rank() == 2 || w.rank() == 3 && w.shape()[0] == 1)
+        || x_fact.rank() != 3
+        || x_fact.shape[0] != 1.into()
+        || x_fact.konst.is_some()
+    {
+        return Ok(false);
+    }
+    let (Some(k), Some(m)) = (x_fact.shape[1].as_i64(), x_fact.shape[2].as_i64()) else {
+        return Ok(false);
+    };
+    let (k, m) = (k as usize, m as usize);
+    // the axes by role, from the mapping: batch (x and output, size 1, and W's leading unit
+    // axis if it has one), k (W and x), n (W and output), m (x and output)
+    let batch_in_w: &[usize] = if w.rank() == 3 { &[0] } else { &[] };
+    let mut w_k = None;
+    let mut w_n = None;
+    for axis in einsum.axes.iter_all_axes() {
+        let (in_w, in_x, out) = (&axis.inputs[0], &axis.inputs[1], &axis.outputs[0]);
+        match (in_w.as_slice(), in_x.as_slice(), out.as_slice()) {
+            (b, [0], [0]) if b == batch_in_w => {}
+            ([p], [1], []) => w_k = Some(*p + 2 - w.rank()),
+            ([p], [], [1]) => w_n = Some(*p + 2 - w.rank()),
+            ([], [2], [2]) => {}
+            _ => return Ok(false),
+        }
+    }
+    let (Some(w_k), Some(w_n)) = (w_k, w_n) else {
+        return Ok(false);
+    };
+    // W as a [k, n] or [n, k] matrix
+    let w_view = w.to_plain_array_view::<f32>()?;
+    let w_view =
+        w_view.into_shape_with_order((w.shape()[w.rank() - 2], w.shape()[w.rank() - 1]))?;
+    if w_view.shape()[w_k] != k {
+        return Ok(false);
+    }
+    let n = w_view.shape()[w_n];
+    // W as [n, k]
+    let w_nk: Vec<f32> = if w_n == 0 {
+        w_view.iter().copied().collect()
+    } else {
+        w_view.t().iter().copied().collect()
+    };
+    let mut last = OutletId::new(id, 0);
+    let mut bias = vec![0f32; n];
+    let mut residual: Option<Tensor> = None;
+    if let Some(add) = sole_successor(model, last)? {
+        if add
+            .op_as::<TypedBinOp>()
+            .is_some_and(|b| b.0.is::<math::Add>())
+        {
+            let other = add.inputs[(add.inputs[0] == last) as usize];
+            if let Some(b) = f32_const(model, other)? {
+                let b_view = b.to_plain_array_view::<f32>()?;
+                if b.shape() == [1, n, 1] {
+                    bias = b_view.iter().copied().collect();
+                    last = OutletId::new(add.id, 0);
+                } else if b.shape() == [1, n, m] {
+                    // [1, n, m] → [m, n]
+                    let t = b_view.index_axis(tract_ndarray::Axis(0), 0);
+                    let t: Vec<f32> = t.t().iter().copied().collect();
+                    residual = Some(Tensor::from_shape(&[m, n], &t)?);
+                    last = OutletId::new(add.id, 0);
+                }
+            }
+        }
+    }
+    let packed = PackedF32::pack(kernel, &w_nk, n, k, &bias);
+    let op = LinearF32Packed {
+        kernel,
+        weights: Arc::new(packed),
+        gelu: false,
+        residual: residual.is_some(),
+    };
+    let name = model.node(id).name.clone();
+    let mut patch = TypedModelPatch::new("time-axis linear on kinglet's f32 kernel");
+    let x = patch.tap_model(model, x)?;
+    let x = patch.wire_node(format!("{name}.drop_batch"), AxisOp::Rm(0), &[x])?;
+    let x = patch.wire_node(format!("{name}.steps_last"), AxisOp::Move(1, 0), &x)?;
+    let mut inputs = tvec!(x[0]);
+    if let Some(r) = residual {
+        inputs.push(patch.add_const(format!("{name}.bias"), r)?);
+    }
+    let y = patch.wire_node(&name, op, &inputs)?;
+    let y = patch.wire_node(format!("{name}.steps_first"), AxisOp::Move(1, 0), &y)?;
+    let y = patch.wire_node(format!("{name}.batch"), AxisOp::Add(0), &y)?;
+    patch.shunt_outside(model, last, y[0])?;
+    patch.apply(model)?;
+    Ok(true)
 }
