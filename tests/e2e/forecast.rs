@@ -462,19 +462,7 @@ fn plan_ops(bundle: &std::path::Path) -> Vec<(String, u64)> {
 #[test]
 fn shipped_dlinear_is_folded_into_one_matrix_product() {
     let ops = plan_ops(&crate::shared::repo_root().join("models/etth1-dlinear.kinglet"));
-    // on kinglet's f32 kernel where this CPU has one (NEON, AVX-512), else on tract's
-    let products: u64 = ops
-        .iter()
-        .filter(|(o, _)| o == "OptMatMul" || o == "KingletLinearF32")
-        .map(|(_, n)| n)
-        .sum();
-    assert_eq!(products, 1, "{ops:?}");
-    let on_kinglet = ops.contains(&("KingletLinearF32".to_string(), 1));
-    assert_eq!(
-        on_kinglet,
-        kinglet_runtime::kernels::native().linear_f32.is_some(),
-        "{ops:?}"
-    );
+    assert!(ops.contains(&("OptMatMul".to_string(), 1)), "{ops:?}");
     assert!(
         !ops.iter()
             .any(|(o, _)| o.contains("SumPool") || o.contains("MovingSum") || o == "Concat"),
