@@ -5,7 +5,6 @@ use crate::cli::{kinglet, kinglet_export, run};
 use crate::require_shared;
 use crate::shared::{hf_fixture, repo_root, shipped_sentiment};
 use kinglet_exporter::export::{export_hf_classifier, ExportOptions};
-use kinglet_exporter::quantize::Precision;
 use kinglet_runtime::dataset::read_labeled_tsv;
 use kinglet_runtime::metrics::ClassificationReport;
 use kinglet_runtime::{Bundle, Classifier};
@@ -97,7 +96,7 @@ fn f16_export_agrees_with_float_on_sst2_dev() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("f16.kinglet");
     let options = ExportOptions {
-        precision: Precision::F16,
+        precision: kinglet_exporter::quantize::Precision::F16,
         ..Default::default()
     };
     export_hf_classifier(&shared.join("models/sentiment-minilm-sst2"), &out, &options).unwrap();
