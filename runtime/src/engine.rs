@@ -20,7 +20,7 @@ pub fn one_shot_scans(model: &mut TypedModel) {
 /// f16 is a storage precision in kinglet: an f16 bundle's weights (half the bytes of f32) are
 /// widened once at load and the graph computes in f32. None of the CPUs kinglet targets has
 /// f16 arithmetic that tract's kernels use across the whole graph (x86, armv7, Cortex-A53/A72
-/// have none; emulated, one MiniLM row took seconds), and f32 arithmetic on f16-rounded
+/// have none; emulated, SST-2 rows ran ~15× slower than in f32), and f32 arithmetic on f16-rounded
 /// weights is closer to the float model than f16 arithmetic would be.
 pub fn compute_f16_in_f32(model: &mut TypedModel) -> Result<()> {
     let f16 = DatumType::F16;
