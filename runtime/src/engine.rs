@@ -95,6 +95,7 @@ impl Engine {
         crate::ops::linear_i8::fuse_epilogues(&mut model).map_err(Error::inference)?;
         crate::ops::attention::fuse_attention(&mut model).map_err(Error::inference)?;
         crate::ops::layer_norm::fuse_layer_norm(&mut model).map_err(Error::inference)?;
+        crate::ops::time_linear_f32::fuse_time_linear_f32(&mut model).map_err(Error::inference)?;
         crate::ops::linear_f32::fuse_linear_f32(&mut model).map_err(Error::inference)?;
         crate::ops::gelu::use_kinglet_gelu(&mut model).map_err(Error::inference)?;
         let plan = model.into_optimized().map_err(Error::inference)?;
@@ -113,10 +114,9 @@ impl Engine {
             .first()
             .ok_or_else(|| Error::Inference("graph has no output".into()))?;
         let output = output.cast_to::<f32>().map_err(Error::inference)?;
-        let view = output
-            .to_plain_array_view::<f32>()
-            .map_err(Error::inference)?;
-        Ok(view.iter().copied().collect())
+        // a plain tensor is one contiguous slice: copy it whole, not element by element
+        let plain = output.try_as_plain_ram().map_err(Error::inference)?;
+        Ok(plain.as_slice::<f32>().map_err(Error::inference)?.to_vec())
     }
 
     /// Names of the matrix-multiplication kernels picked for this CPU, with how many
@@ -131,6 +131,9 @@ impl Engine {
                 *counts.entry(op.kernel_name().to_string()).or_default() += 1;
             }
             if let Some(op) = node.op_as::<crate::ops::linear_f32::LinearF32Packed>() {
+                *counts.entry(op.kernel_name().to_string()).or_default() += 1;
+            }
+            if let Some(op) = node.op_as::<crate::ops::time_linear_f32::TimeLinearF32Packed>() {
                 *counts.entry(op.kernel_name().to_string()).or_default() += 1;
             }
             if let Some(op) = node.op_as::<OptMatMul>() {

@@ -238,6 +238,24 @@ fn forecast_refuses_nan_and_infinity() {
 }
 
 #[test]
+fn forecast_refuses_a_window_that_overflows() {
+    // ±3.4e38 are finite f32s, but they overflow once normalized (or, for columns with a
+    // large spread, in DLinear's linear forecast): an error, not an answer of infinities
+    let (_t, csv) = small_csv(400, |r, cells| {
+        for cell in &mut cells[2..8] {
+            *cell = if r % 2 == 0 { "3.4e38" } else { "-3.4e38" }.into();
+        }
+    });
+    let r = run(kinglet()
+        .arg("forecast")
+        .arg("--model")
+        .arg(shipped("etth1-dlinear.kinglet"))
+        .arg("--csv")
+        .arg(&csv));
+    r.assert_clean_error(4, &["range this model"]);
+}
+
+#[test]
 fn forecast_refuses_fewer_rows_than_the_lookback() {
     let (_t, csv) = small_csv(95, |_, _| ());
     forecast_csv(&csv).assert_clean_error(4, &["95 rows", "96"]);
@@ -462,7 +480,23 @@ fn plan_ops(bundle: &std::path::Path) -> Vec<(String, u64)> {
 #[test]
 fn shipped_dlinear_is_folded_into_one_matrix_product() {
     let ops = plan_ops(&crate::shared::repo_root().join("models/etth1-dlinear.kinglet"));
-    assert!(ops.contains(&("OptMatMul".to_string(), 1)), "{ops:?}");
+    // on kinglet's f32 kernel where this CPU has one (NEON, AVX-512), else on tract's
+    let products: u64 = ops
+        .iter()
+        .filter(|(o, _)| o == "OptMatMul" || o == "KingletTimeLinearF32")
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(products, 1, "{ops:?}");
+    let on_kinglet = ops.contains(&("KingletTimeLinearF32".to_string(), 1));
+    assert_eq!(
+        on_kinglet,
+        kinglet_runtime::kernels::native().linear_f32.is_some(),
+        "{ops:?}"
+    );
+    assert!(
+        !ops.iter().any(|(o, _)| o == "MoveAxis"),
+        "the window is read as it is: {ops:?}"
+    );
     assert!(
         !ops.iter()
             .any(|(o, _)| o.contains("SumPool") || o.contains("MovingSum") || o == "Concat"),

@@ -10,6 +10,7 @@ pub mod linear_i8;
 pub mod lstm;
 pub mod moving_sum;
 pub mod quantize_rows;
+pub mod time_linear_f32;
 
 use tract_nnef::internal::{AxesMapping, InOut, TractResult, TypedFact};
 
