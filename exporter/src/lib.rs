@@ -15,6 +15,7 @@ pub mod error;
 pub mod export;
 pub mod forecast;
 pub mod graph;
+pub mod gru;
 pub mod lstm;
 pub mod onnx;
 pub mod quantize;

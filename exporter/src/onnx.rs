@@ -40,6 +40,7 @@ pub fn load_forecaster(path: &Path, shape: ForecastShape) -> Result<TypedModel> 
         .model_for_path(path)
         .map_err(|e| bad(format!("not a loadable ONNX model: {e:#}")))?;
     crate::lstm::fuse_lstms(&mut model);
+    crate::gru::fuse_grus(&mut model);
     for node in model.nodes() {
         let name = node.op.name();
         if name.contains("Unimplemented") || name.contains("Unknown") {

@@ -24,5 +24,6 @@ fn registry() -> Registry {
     crate::ops::quantize_rows::register(&mut registry);
     crate::ops::linear_i8::register(&mut registry);
     crate::ops::lstm::register(&mut registry);
+    crate::ops::gru::register(&mut registry);
     registry
 }

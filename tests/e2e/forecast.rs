@@ -83,6 +83,13 @@ fn gru_export_reproduces_pytorch_reference_outputs() {
     let out = tmp.path().join("gru.kinglet");
     export(&dir.join("model.onnx"), &dir.join("norm.json"), false, &out);
     check_reference("gru", &out, &dir.join("reference_io.json"));
+    // each of the two layers is one kinglet_gru (not tract's GruSeq or a per-step Scan)
+    let ops = plan_ops(&out);
+    assert!(ops.contains(&("KingletGru".to_string(), 2)), "{ops:?}");
+    assert!(
+        !ops.iter().any(|(o, _)| o == "GruSeq" || o == "Scan"),
+        "{ops:?}"
+    );
 }
 
 #[test]

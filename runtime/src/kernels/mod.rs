@@ -12,6 +12,7 @@
 //! (see the `kernel_tests!` macro in [`linear_i8`]).
 
 pub mod generic;
+pub mod gru;
 pub mod linear_f32;
 pub mod linear_i8;
 pub mod lstm;
@@ -42,6 +43,8 @@ pub struct Kernels {
     pub math: &'static math::MathKernels,
     /// A whole LSTM layer.
     pub lstm: &'static lstm::LstmKernel,
+    /// A whole GRU layer.
+    pub gru: &'static gru::GruKernel,
     /// LayerNorm over the last axis.
     pub layer_norm: &'static norm::LayerNormKernel,
 }
@@ -76,6 +79,10 @@ pub fn native() -> &'static Kernels {
                 .into_iter()
                 .find(|k| allowed(k.name))
                 .unwrap_or(&generic::LSTM),
+            gru: gru_candidates()
+                .into_iter()
+                .find(|k| allowed(k.name))
+                .unwrap_or(&generic::GRU),
             layer_norm: layer_norm_candidates()
                 .into_iter()
                 .find(|k| allowed(k.name))
@@ -138,6 +145,17 @@ pub fn lstm_candidates() -> Vec<&'static lstm::LstmKernel> {
     found.extend(x86_64::lstm_kernels());
     #[cfg(target_arch = "aarch64")]
     found.extend(aarch64::lstm_kernels());
+    found
+}
+
+/// Every GRU kernel this CPU can run, best first.
+pub fn gru_candidates() -> Vec<&'static gru::GruKernel> {
+    #[allow(unused_mut)]
+    let mut found = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    found.extend(x86_64::gru_kernels());
+    #[cfg(target_arch = "aarch64")]
+    found.extend(aarch64::gru_kernels());
     found
 }
 
@@ -204,6 +222,7 @@ pub fn report() -> KernelReport {
             ("attention", k.attention.map_or("tract", |k| k.name)),
             ("gelu", k.math.name),
             ("lstm", k.lstm.name),
+            ("gru", k.gru.name),
             ("layer_norm", k.layer_norm.name),
         ],
     }

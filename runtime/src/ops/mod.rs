@@ -4,6 +4,7 @@
 pub mod attention;
 pub mod fast_math;
 pub mod gelu;
+pub mod gru;
 pub mod layer_norm;
 pub mod linear_f32;
 pub mod linear_i8;

@@ -2,12 +2,14 @@
 //! dot-product extension (`asimddp`: Cortex-A76/A78, Pi 5, Jetson Orin), detected at run time.
 
 mod neon_attention;
+mod neon_gru;
 mod neon_linear_f32;
 mod neon_linear_i8;
 mod neon_lstm;
 mod neon_math;
 mod neon_norm;
 
+use super::gru::GruKernel;
 use super::linear_f32::LinearF32Kernel;
 use super::linear_i8::LinearI8Kernel;
 use super::lstm::LstmKernel;
@@ -36,6 +38,11 @@ pub fn math_kernels() -> Vec<&'static MathKernels> {
 /// LSTM kernels this CPU runs, best first.
 pub fn lstm_kernels() -> Vec<&'static LstmKernel> {
     vec![&neon_lstm::KERNEL]
+}
+
+/// GRU kernels this CPU runs, best first.
+pub fn gru_kernels() -> Vec<&'static GruKernel> {
+    vec![&neon_gru::KERNEL]
 }
 
 /// The LayerNorm kernel.

@@ -62,7 +62,7 @@ unsafe fn lane<const L: i32>(
 /// `acc[0..16] += Σ_k v[k] · rows[k][col .. col + 64]`, 4 `k` per load of `v`.
 #[target_feature(enable = "neon")]
 #[inline]
-unsafe fn accumulate(
+pub(super) unsafe fn accumulate(
     acc: &mut [float32x4_t; 16],
     v: &[f32],
     rows: *const f32,

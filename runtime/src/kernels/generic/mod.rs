@@ -2,6 +2,7 @@
 //! native kernels must compute, and run where no native kernel exists.
 
 mod attention;
+mod gru;
 mod linear_f32;
 mod linear_i8;
 mod lstm;
@@ -9,6 +10,7 @@ mod math;
 mod norm;
 
 pub use attention::ATTENTION;
+pub use gru::GRU;
 pub use linear_f32::LINEAR_F32;
 pub use linear_i8::LINEAR_I8;
 pub use lstm::LSTM;

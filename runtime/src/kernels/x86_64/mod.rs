@@ -4,11 +4,13 @@
 
 mod avx2_math;
 mod avx512_attention;
+mod avx512_gru;
 mod avx512_linear_f32;
 mod avx512_linear_i8;
 mod avx512_lstm;
 mod avx512_math;
 
+use super::gru::GruKernel;
 use super::linear_f32::LinearF32Kernel;
 use super::linear_i8::LinearI8Kernel;
 use super::lstm::LstmKernel;
@@ -60,6 +62,15 @@ pub fn lstm_kernels() -> Vec<&'static LstmKernel> {
     let mut found = Vec::new();
     if std::is_x86_feature_detected!("avx512f") {
         found.push(&avx512_lstm::KERNEL);
+    }
+    found
+}
+
+/// GRU kernels this CPU runs, best first.
+pub fn gru_kernels() -> Vec<&'static GruKernel> {
+    let mut found = Vec::new();
+    if std::is_x86_feature_detected!("avx512f") {
+        found.push(&avx512_gru::KERNEL);
     }
     found
 }
