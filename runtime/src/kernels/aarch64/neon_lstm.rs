@@ -82,18 +82,14 @@ pub(super) unsafe fn accumulate(
         lane::<3>(acc, vv, &mut row, stride_bytes);
         k += 4;
     }
-    // 1–3 left: one step each, from a zero-padded vector
-    if k < v.len() {
-        let mut rest = [0f32; 4];
-        rest[..v.len() - k].copy_from_slice(&v[k..]);
-        let vv = vld1q_f32(rest.as_ptr());
-        lane::<0>(acc, vv, &mut row, stride_bytes);
-        if k + 1 < v.len() {
-            lane::<1>(acc, vv, &mut row, stride_bytes);
+    // 1–3 left: one broadcast each (cheaper here than padding a vector for `lane`)
+    while k < v.len() {
+        let x = v[k];
+        let row = rows.add(k * g4 + col);
+        for (j, a) in acc.iter_mut().enumerate() {
+            *a = vfmaq_n_f32(*a, vld1q_f32(row.add(4 * j)), x);
         }
-        if k + 2 < v.len() {
-            lane::<2>(acc, vv, &mut row, stride_bytes);
-        }
+        k += 1;
     }
 }
 
