@@ -19,6 +19,7 @@ pub mod gru;
 pub mod lstm;
 pub mod onnx;
 pub mod quantize;
+pub mod rec;
 pub mod weights;
 
 pub use error::{ExportError, Result};

@@ -39,8 +39,7 @@ pub fn load_forecaster(path: &Path, shape: ForecastShape) -> Result<TypedModel> 
     let mut model = tract_onnx::onnx()
         .model_for_path(path)
         .map_err(|e| bad(format!("not a loadable ONNX model: {e:#}")))?;
-    crate::lstm::fuse_lstms(&mut model);
-    crate::gru::fuse_grus(&mut model);
+    crate::rec::fuse_recurrent_layers(&mut model);
     for node in model.nodes() {
         let name = node.op.name();
         if name.contains("Unimplemented") || name.contains("Unknown") {

@@ -164,7 +164,10 @@ impl TypedOp for LinearF32Packed {
 }
 
 /// The only consumer of `outlet`, if it has exactly one and is not a graph output.
-fn sole_successor(model: &TypedModel, outlet: OutletId) -> TractResult<Option<&TypedNode>> {
+pub(crate) fn sole_successor(
+    model: &TypedModel,
+    outlet: OutletId,
+) -> TractResult<Option<&TypedNode>> {
     let succ = model.outlet_successors(outlet);
     if succ.len() != 1 || model.output_outlets()?.contains(&outlet) {
         return Ok(None);
@@ -172,7 +175,7 @@ fn sole_successor(model: &TypedModel, outlet: OutletId) -> TractResult<Option<&T
     Ok(Some(model.node(succ[0].node)))
 }
 
-fn f32_const(model: &TypedModel, outlet: OutletId) -> TractResult<Option<Arc<Tensor>>> {
+pub(crate) fn f32_const(model: &TypedModel, outlet: OutletId) -> TractResult<Option<Arc<Tensor>>> {
     let fact = model.outlet_fact(outlet)?;
     Ok(fact
         .konst

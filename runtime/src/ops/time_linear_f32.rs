@@ -12,6 +12,7 @@
 
 use crate::kernels::linear_f32::{LinearF32Kernel, PackedF32};
 use crate::kernels::{self, Epilogue};
+use crate::ops::linear_f32::{f32_const, sole_successor};
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::binary::TypedBinOp;
 use tract_nnef::tract_core::ops::einsum::EinSum;
@@ -172,14 +173,10 @@ fn time_linear_patch(
     {
         return Ok(None);
     }
-    let konst = |slot: usize| -> TractResult<Option<Arc<Tensor>>> {
-        Ok(model
-            .outlet_fact(node.inputs[slot])?
-            .konst
-            .clone()
-            .filter(|k| k.datum_type() == f32::datum_type()))
-    };
-    let (w_slot, w) = match (konst(0)?, konst(1)?) {
+    let (w_slot, w) = match (
+        f32_const(model, node.inputs[0])?,
+        f32_const(model, node.inputs[1])?,
+    ) {
         (Some(w), None) => (0, w),
         (None, Some(w)) => (1, w),
         _ => return Ok(None),
@@ -239,8 +236,7 @@ fn time_linear_patch(
             .is_some_and(|b| b.0.is::<math::Add>())
         {
             let other = add.inputs[(add.inputs[0] == last) as usize];
-            let b = model.outlet_fact(other)?.konst.clone();
-            if let Some(b) = b.filter(|b| b.datum_type() == f32::datum_type()) {
+            if let Some(b) = f32_const(model, other)? {
                 let values = b.to_plain_array_view::<f32>()?;
                 let per_feature = matches!(b.shape(), [1, nn, mm] if *nn == n && *mm == m);
                 let per_step = matches!(b.shape(), [1, nn, 1] | [nn, 1] if *nn == n);
@@ -269,15 +265,6 @@ fn time_linear_patch(
     let y = patch.wire_node(&node.name, op, &[x])?;
     patch.shunt_outside(model, last, y[0])?;
     Ok(Some(patch))
-}
-
-/// The only consumer of `outlet`, if it has exactly one and is not a graph output.
-fn sole_successor(model: &TypedModel, outlet: OutletId) -> TractResult<Option<&TypedNode>> {
-    let succ = model.outlet_successors(outlet);
-    if succ.len() != 1 || model.output_outlets()?.contains(&outlet) {
-        return Ok(None);
-    }
-    Ok(Some(model.node(succ[0].node)))
 }
 
 #[cfg(test)]
