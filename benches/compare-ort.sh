@@ -3,6 +3,7 @@
 #
 #   benches/compare-ort.sh                 # 1 and 2 threads, 200 runs per cell
 #   THREADS=1 ITERATIONS=500 benches/compare-ort.sh
+#   ROUNDS=10 benches/compare-ort.sh       # ORT and kinglet take turns in 10 rounds per cell (5)
 #   COMPARE_ORT_VENV=target/arm-proxy/venv benches/compare-ort.sh   # reuse a venv that has them
 #
 # Makes its own Python venv (torch, transformers, onnx, onnxruntime from PyPI) under
@@ -36,4 +37,5 @@ fi
   --models models \
   --work "$WORK" \
   --threads "${THREADS:-1,2}" \
-  --iterations "${ITERATIONS:-200}"
+  --iterations "${ITERATIONS:-200}" \
+  --rounds "${ROUNDS:-5}"

@@ -9,7 +9,10 @@ only, dynamic sequence length, opset 17), the f32 graph and its `quantize_dynami
 set to the thread count and one inter-op thread. The forecasters are the ONNX files the training
 script wrote. kinglet runs `kinglet bench --json` on the shipped int8 bundle, an f32 bundle
 exported from the same checkpoint, and the shipped forecaster bundles. Both sides: warm-up, then
-the median of the same number of timed runs on the same token ids / window shape.
+the same number of timed runs on the same token ids / window shape, in alternating rounds
+(`--rounds`, ORT then kinglet, each round a share of the runs) so that a burst of load from a
+neighbour on a shared machine slows both sides alike; each side's figure is the median of its
+round medians.
 """
 import argparse
 import json
@@ -79,6 +82,16 @@ def kinglet_median_ms(kinglet, model, threads, iterations, tokens=None):
     return json.loads(out)["p50_ms"]
 
 
+def alternate(rounds, ort_run, kinglet_run, iterations):
+    """(kinglet, ORT): medians of per-round medians, the two sides taking turns."""
+    per_round = max(1, iterations // rounds)
+    k, o = [], []
+    for _ in range(rounds):
+        o.append(ort_run(per_round))
+        k.append(kinglet_run(per_round))
+    return statistics.median(k), statistics.median(o)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--kinglet", required=True)
@@ -90,6 +103,8 @@ def main():
     p.add_argument("--work", required=True)
     p.add_argument("--threads", default="1,2")
     p.add_argument("--iterations", type=int, default=200)
+    p.add_argument("--rounds", type=int, default=5,
+                   help="alternating rounds per cell; the runs are shared out among them")
     args = p.parse_args()
 
     from transformers import AutoTokenizer
@@ -105,8 +120,11 @@ def main():
                 ids = tok("kinglet " * (tokens * 2), truncation=True, max_length=tokens)["input_ids"]
                 assert len(ids) == tokens
                 feeds = {"input_ids": np.array([ids], dtype=np.int64)}
-                o = ort_median_ms(sessions[precision], feeds, args.iterations)
-                k = kinglet_median_ms(args.kinglet, bundles[precision], threads, args.iterations, tokens)
+                k, o = alternate(
+                    args.rounds,
+                    lambda n: ort_median_ms(sessions[precision], feeds, n),
+                    lambda n: kinglet_median_ms(args.kinglet, bundles[precision], threads, n, tokens),
+                    args.iterations)
                 rows.append((f"sentiment {precision}", f"{tokens} tokens", threads, k, o))
         for name in ["dlinear", "lstm"]:
             sess = session(os.path.join(args.forecasters, name, "model.onnx"), threads)
@@ -114,14 +132,17 @@ def main():
             shape = [d if isinstance(d, int) else 1 for d in inp.shape]
             window = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
             iters = args.iterations * 10
-            o = ort_median_ms(sess, {inp.name: window}, iters)
             bundle = os.path.join(args.models, f"etth1-{name}.kinglet")
-            k = kinglet_median_ms(args.kinglet, bundle, threads, iters)
+            k, o = alternate(
+                args.rounds,
+                lambda n: ort_median_ms(sess, {inp.name: window}, n),
+                lambda n: kinglet_median_ms(args.kinglet, bundle, threads, n),
+                iters)
             rows.append((f"{name} f32", "x".join(map(str, shape)), threads, k, o))
 
     print()
     print(f"kinglet vs ONNX Runtime {ort.__version__} — medians of {args.iterations} runs "
-          f"(forecasters {args.iterations * 10}), after warm-up")
+          f"(forecasters {args.iterations * 10}) in {args.rounds} alternating rounds, after warm-up")
     print()
     print("| model | input | threads | kinglet ms | ORT ms | kinglet / ORT |")
     print("|---|---|---|---|---|---|")

@@ -171,6 +171,7 @@ mod tests {
                 (6, 130, 35),
                 (5, 17, 33),
                 (1, 384, 1536),
+                (20, 130, 300),
             ] {
                 for (gelu, residual) in [(false, false), (true, false), (false, true), (true, true)]
                 {

@@ -24,11 +24,13 @@ pub struct LinearI8Kernel {
     pub ku: usize,
     /// `k` is padded to a multiple of this (≥ `ku`): the micro-kernel's step.
     pub k_align: usize,
+    /// Bytes per stored activation: 1 (`i8`, or `u8` with offset), 2 (`i16`).
+    pub activation_bytes: usize,
     /// Activations are stored as `q + 128` (`u8`), not as `i8`: the kernel subtracts
     /// `128 · Σ w` per column.
     pub offset_activations: bool,
-    /// Quantizes rows: `x` `[m, k]` into `a` (`m` rows of `k_padded` bytes, padding
-    /// untouched) and one scale per row.
+    /// Quantizes rows: `x` `[m, k]` into `a` (`m` rows of `k_padded` activations of
+    /// `activation_bytes`, padding untouched) and one scale per row.
     pub quantize: fn(x: &[f32], k: usize, k_padded: usize, a: &mut [u8], scales: &mut [f32]),
     /// The product for output panels `panels`, all rows.
     pub gemm: fn(&Gemm, std::ops::Range<usize>),
@@ -166,7 +168,7 @@ impl PackedI8 {
             assert_eq!(r.len(), y.len());
         }
         let zero = if kernel.offset_activations { 128 } else { 0 };
-        let mut a = vec![zero; m * self.k_padded];
+        let mut a = vec![zero; m * self.k_padded * kernel.activation_bytes];
         let mut scales = vec![0f32; m];
         (kernel.quantize)(x, self.k, self.k_padded, &mut a, &mut scales);
         let gemm = Gemm {
@@ -231,6 +233,7 @@ mod tests {
         (6, 130, 35),
         (5, 17, 33),
         (128, 96, 64),
+        (37, 130, 100),
         (1, 384, 1536),
     ];
 

@@ -1,10 +1,10 @@
 //! kinglet's compute kernels, by architecture, behind one dispatch table.
 //!
 //! Each kernel family (the int8 linear layer, attention, element-wise math) has a portable
-//! twin in [`generic`] and native versions in `x86_64/` and `aarch64/` (armv7 runs tract's
-//! NEON kernels). [`native`] picks, once
-//! per process, the best version this CPU runs (detected at run time, so one binary serves every
-//! board: an SDOT kernel on a Pi 5, a SMULL/SADALP one on a Pi 4 or Pi 3), the way
+//! twin in [`generic`] and native versions in `x86_64/`, `aarch64/` and `arm/` (armv7).
+//! [`native`] picks, once per process, the best version this CPU runs (detected at run time, so
+//! one binary serves every board: an SDOT kernel on a Pi 5, a SMULL/SADALP one on a Pi 4 or Pi 3,
+//! a NEON one on 32-bit Raspberry Pi OS, AVX2 on an N100), the way
 //! tract-linalg's `Ops` table does. Operators in [`crate::ops`] ask this table; they hold no
 //! architecture-specific code.
 //!
@@ -21,6 +21,8 @@ pub mod norm;
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
+#[cfg(target_arch = "arm")]
+mod arm;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
 
@@ -100,6 +102,8 @@ pub fn linear_i8_candidates() -> Vec<&'static LinearI8Kernel> {
     found.extend(x86_64::linear_i8_kernels());
     #[cfg(target_arch = "aarch64")]
     found.extend(aarch64::linear_i8_kernels());
+    #[cfg(target_arch = "arm")]
+    found.extend(arm::linear_i8_kernels());
     found
 }
 
@@ -161,16 +165,14 @@ pub fn gru_candidates() -> Vec<&'static gru::GruKernel> {
 
 /// Every LayerNorm kernel this CPU can run, best first.
 pub fn layer_norm_candidates() -> Vec<&'static norm::LayerNormKernel> {
-    #[allow(unused_mut)]
-    let mut found = Vec::new();
     #[cfg(target_arch = "aarch64")]
-    found.push(aarch64::layer_norm_kernel());
-    found
+    return vec![aarch64::layer_norm_kernel()];
+    #[cfg(not(target_arch = "aarch64"))]
+    Vec::new()
 }
 
 /// The CPU features kinglet looks for, as detected on this machine.
 pub fn cpu_features() -> Vec<&'static str> {
-    #[allow(unused_mut)]
     let mut seen = Vec::new();
     #[cfg(target_arch = "x86_64")]
     {
@@ -194,6 +196,10 @@ pub fn cpu_features() -> Vec<&'static str> {
             ($($f:tt),*) => { $( if std::arch::is_aarch64_feature_detected!($f) { seen.push($f); } )* };
         }
         probe!("neon", "fp16", "dotprod", "i8mm", "sve");
+    }
+    #[cfg(target_arch = "arm")]
+    if !arm::linear_i8_kernels().is_empty() {
+        seen.push("neon");
     }
     seen
 }

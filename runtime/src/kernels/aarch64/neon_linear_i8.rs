@@ -27,6 +27,7 @@ pub static SDOT: LinearI8Kernel = LinearI8Kernel {
     nr: 16,
     ku: 4,
     k_align: 16,
+    activation_bytes: 1,
     offset_activations: false,
     // SAFETY: NEON is baseline on aarch64.
     quantize: |x, k, k_padded, a, scales| unsafe { quantize_rows(x, k, k_padded, a, scales) },
@@ -41,6 +42,7 @@ pub static SMULL: LinearI8Kernel = LinearI8Kernel {
     nr: 4,
     ku: 16,
     k_align: 16,
+    activation_bytes: 1,
     offset_activations: false,
     // SAFETY: NEON is baseline on aarch64.
     quantize: |x, k, k_padded, a, scales| unsafe { quantize_rows(x, k, k_padded, a, scales) },

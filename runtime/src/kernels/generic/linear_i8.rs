@@ -10,10 +10,24 @@ pub static LINEAR_I8: LinearI8Kernel = LinearI8Kernel {
     nr: 4,
     ku: 4,
     k_align: 4,
+    activation_bytes: 1,
     offset_activations: false,
     quantize,
     gemm,
 };
+
+/// Quantizes rows to `i16` (values within ±127) stored little-endian, `k_padded` per row: for
+/// kernels that multiply 16-bit lanes.
+pub fn quantize_rows_i16(x: &[f32], k: usize, k_padded: usize, a: &mut [u8], scales: &mut [f32]) {
+    let mut row = vec![0i8; k];
+    for (r, (xs, scale)) in x.chunks_exact(k.max(1)).zip(scales.iter_mut()).enumerate() {
+        quantize_rows(xs, k, &mut row, std::slice::from_mut(scale));
+        let dst = &mut a[2 * r * k_padded..2 * (r * k_padded + k)];
+        for (dst, q) in dst.chunks_exact_mut(2).zip(&row) {
+            dst.copy_from_slice(&(*q as i16).to_le_bytes());
+        }
+    }
+}
 
 fn quantize(x: &[f32], k: usize, k_padded: usize, a: &mut [u8], scales: &mut [f32]) {
     let mut row = vec![0i8; k];

@@ -12,7 +12,7 @@ use std::arch::x86_64::*;
 /// Rows per micro-kernel call.
 const MR: usize = 6;
 /// Columns per panel (four 16-lane registers).
-const NR: usize = 64;
+pub(super) const NR: usize = 64;
 
 /// Handed out only where AVX-512 F/BW/VNNI and FMA were detected.
 pub static KERNEL: LinearI8Kernel = LinearI8Kernel {
@@ -20,6 +20,7 @@ pub static KERNEL: LinearI8Kernel = LinearI8Kernel {
     nr: NR,
     ku: 4,
     k_align: 4,
+    activation_bytes: 1,
     offset_activations: true,
     quantize: |x, k, k_padded, a, scales| {
         // SAFETY: this kernel is only chosen where AVX-512 F/BW was detected.
@@ -34,7 +35,13 @@ pub static KERNEL: LinearI8Kernel = LinearI8Kernel {
 
 /// Quantizes each row of `x` (`k` wide) to `u8` (`q + 128`) rows `k_padded` wide in `out`.
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn quantize_rows(x: &[f32], k: usize, k_padded: usize, out: &mut [u8], scales: &mut [f32]) {
+pub(super) unsafe fn quantize_rows(
+    x: &[f32],
+    k: usize,
+    k_padded: usize,
+    out: &mut [u8],
+    scales: &mut [f32],
+) {
     let full = k / 16 * 16;
     for (r, (row, scale)) in x.chunks_exact(k).zip(scales.iter_mut()).enumerate() {
         let mut maxv = _mm512_setzero_ps();
@@ -92,50 +99,35 @@ unsafe fn quantize_rows(x: &[f32], k: usize, k_padded: usize, out: &mut [u8], sc
 /// Panels `panels` × all row blocks.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma")]
 unsafe fn gemm(g: &Gemm, panels: std::ops::Range<usize>) {
-    let w = g.w;
-    let residual = g.epilogue.residual.map_or(std::ptr::null(), |r| r.as_ptr());
     for p in panels {
-        let cols = (w.n - p * NR).min(NR);
-        let panel = w.panels.as_ptr().add(p * NR * w.k_padded);
-        let mut r = 0;
-        while r < g.m {
-            let rows = (g.m - r).min(MR);
-            let args = Tile {
-                a: g.a.as_ptr().add(r * w.k_padded),
-                lda: w.k_padded,
-                panel,
-                groups: w.k_padded / 4,
-                y: g.y.ptr().add(r * w.n + p * NR),
-                ldy: w.n,
-                cols,
-                correction: w.offset_correction.as_ptr().add(p * NR),
-                weight_scale: w.weight_scale.as_ptr().add(p * NR),
-                bias: w.bias.as_ptr().add(p * NR),
-                row_scale: g.scales.as_ptr().add(r),
-                gelu: g.epilogue.gelu,
-                residual: if residual.is_null() {
-                    residual
-                } else {
-                    residual.add(r * w.n + p * NR)
-                },
-            };
-            match rows {
-                6 => tile::<6>(&args),
-                5 => tile::<5>(&args),
-                4 => tile::<4>(&args),
-                3 => tile::<3>(&args),
-                2 => tile::<2>(&args),
-                _ => tile::<1>(&args),
-            }
-            r += rows;
-        }
+        rows_from(g, p, 0);
     }
 }
 
-struct Tile {
-    a: *const u8,
-    lda: usize,
-    panel: *const i8,
+/// Rows `r..m` of panel `p`, in tiles of up to [`MR`] rows (the AMX kernel's leftover rows too:
+/// both kernels pack weights the same way).
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,fma")]
+pub(super) unsafe fn rows_from(g: &Gemm, p: usize, mut r: usize) {
+    while r < g.m {
+        let rows = (g.m - r).min(MR);
+        let args = Tile::new(g, p, r);
+        match rows {
+            6 => tile::<6>(&args),
+            5 => tile::<5>(&args),
+            4 => tile::<4>(&args),
+            3 => tile::<3>(&args),
+            2 => tile::<2>(&args),
+            _ => tile::<1>(&args),
+        }
+        r += rows;
+    }
+}
+
+/// Operands of rows `r..` of one panel, as the micro-kernels and the epilogue read them.
+pub(super) struct Tile {
+    pub a: *const u8,
+    pub lda: usize,
+    pub panel: *const i8,
     groups: usize,
     y: *mut f32,
     ldy: usize,
@@ -147,6 +139,39 @@ struct Tile {
     gelu: bool,
     /// Same layout as `y`, or null.
     residual: *const f32,
+}
+
+impl Tile {
+    /// Rows from `r` of panel `p` of `g`.
+    ///
+    /// # Safety
+    /// `r < g.m` and `p` is a panel of `g.w`.
+    pub(super) unsafe fn new(g: &Gemm, p: usize, r: usize) -> Tile {
+        let w = g.w;
+        let residual = g
+            .epilogue
+            .residual
+            .map_or(std::ptr::null(), |res| res.as_ptr());
+        Tile {
+            a: g.a.as_ptr().add(r * w.k_padded),
+            lda: w.k_padded,
+            panel: w.panels.as_ptr().add(p * NR * w.k_padded),
+            groups: w.k_padded / 4,
+            y: g.y.ptr().add(r * w.n + p * NR),
+            ldy: w.n,
+            cols: (w.n - p * NR).min(NR),
+            correction: w.offset_correction.as_ptr().add(p * NR),
+            weight_scale: w.weight_scale.as_ptr().add(p * NR),
+            bias: w.bias.as_ptr().add(p * NR),
+            row_scale: g.scales.as_ptr().add(r),
+            gelu: g.epilogue.gelu,
+            residual: if residual.is_null() {
+                residual
+            } else {
+                residual.add(r * w.n + p * NR)
+            },
+        }
+    }
 }
 
 /// `R` rows × 64 columns, accumulated over the whole `k` in 4R registers.
@@ -171,35 +196,43 @@ unsafe fn tile<const R: usize>(t: &Tile) {
         wp = wp.add(NR * 4);
     }
     for (r, acc) in acc.iter().enumerate() {
-        let row_scale = _mm512_set1_ps(*t.row_scale.add(r));
-        let out = t.y.add(r * t.ldy);
-        for (j, &v) in acc.iter().enumerate() {
-            let first = j * 16;
-            if first >= t.cols {
-                break;
-            }
-            let corrected =
-                _mm512_sub_epi32(v, _mm512_loadu_si512(t.correction.add(first) as *const _));
-            let scale = _mm512_mul_ps(_mm512_loadu_ps(t.weight_scale.add(first)), row_scale);
-            let mut value = _mm512_fmadd_ps(
-                _mm512_cvtepi32_ps(corrected),
-                scale,
-                _mm512_loadu_ps(t.bias.add(first)),
-            );
-            let live = (t.cols - first).min(16);
-            let mask: __mmask16 = if live == 16 {
-                0xffff
-            } else {
-                (1u16 << live) - 1
-            };
-            if t.gelu {
-                value = gelu16(value);
-            }
-            if !t.residual.is_null() {
-                let residual = t.residual.add(r * t.ldy + first);
-                value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, residual));
-            }
-            _mm512_mask_storeu_ps(out.add(first), mask, value);
+        finish(t, r, acc);
+    }
+}
+
+/// Row `r` of the tile from its four accumulators (64 columns, offset included): takes the
+/// offset out, scales, adds the bias, applies GELU and the residual, stores the live columns.
+#[target_feature(enable = "avx512f,avx512bw,fma")]
+#[inline]
+pub(super) unsafe fn finish(t: &Tile, r: usize, acc: &[__m512i; 4]) {
+    let row_scale = _mm512_set1_ps(*t.row_scale.add(r));
+    let out = t.y.add(r * t.ldy);
+    for (j, &v) in acc.iter().enumerate() {
+        let first = j * 16;
+        if first >= t.cols {
+            break;
         }
+        let corrected =
+            _mm512_sub_epi32(v, _mm512_loadu_si512(t.correction.add(first) as *const _));
+        let scale = _mm512_mul_ps(_mm512_loadu_ps(t.weight_scale.add(first)), row_scale);
+        let mut value = _mm512_fmadd_ps(
+            _mm512_cvtepi32_ps(corrected),
+            scale,
+            _mm512_loadu_ps(t.bias.add(first)),
+        );
+        let live = (t.cols - first).min(16);
+        let mask: __mmask16 = if live == 16 {
+            0xffff
+        } else {
+            (1u16 << live) - 1
+        };
+        if t.gelu {
+            value = gelu16(value);
+        }
+        if !t.residual.is_null() {
+            let residual = t.residual.add(r * t.ldy + first);
+            value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, residual));
+        }
+        _mm512_mask_storeu_ps(out.add(first), mask, value);
     }
 }

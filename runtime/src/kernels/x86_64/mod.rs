@@ -1,7 +1,8 @@
-//! x86-64 kernels: AVX-512 (F, BW, VNNI), and AVX2 + FMA element-wise math for CPUs without
-//! AVX-512 (their int8 layers run on tract's AVX2 integer kernels, which measured faster than
-//! a `vpmaddwd` kernel of ours).
+//! x86-64 kernels: AMX-INT8 for the int8 layers of Xeons that have it, AVX-512 (F, BW, VNNI),
+//! and AVX2 + FMA for CPUs without AVX-512.
 
+mod amx_linear_i8;
+mod avx2_linear_i8;
 mod avx2_math;
 mod avx512_attention;
 mod avx512_gru;
@@ -31,7 +32,13 @@ fn has_avx2_fma() -> bool {
 pub fn linear_i8_kernels() -> Vec<&'static LinearI8Kernel> {
     let mut found = Vec::new();
     if has_avx512_vnni() {
+        if amx_linear_i8::available() {
+            found.push(&amx_linear_i8::KERNEL);
+        }
         found.push(&avx512_linear_i8::KERNEL);
+    }
+    if has_avx2_fma() {
+        found.push(&avx2_linear_i8::KERNEL);
     }
     found
 }
