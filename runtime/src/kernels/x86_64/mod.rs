@@ -1,5 +1,5 @@
 //! x86-64 kernels: AMX-INT8 for the int8 layers of Xeons that have it, AVX-512 (F, BW, VNNI),
-//! and AVX2 + FMA for CPUs without AVX-512.
+//! and AVX2 + FMA (with AVX-VNNI where present) for CPUs without AVX-512.
 
 mod amx_linear_i8;
 mod avx2_linear_i8;
@@ -10,6 +10,7 @@ mod avx512_linear_f32;
 mod avx512_linear_i8;
 mod avx512_lstm;
 mod avx512_math;
+mod avxvnni_linear_i8;
 
 use super::gru::GruKernel;
 use super::linear_f32::LinearF32Kernel;
@@ -36,6 +37,9 @@ pub fn linear_i8_kernels() -> Vec<&'static LinearI8Kernel> {
             found.push(&amx_linear_i8::KERNEL);
         }
         found.push(&avx512_linear_i8::KERNEL);
+    }
+    if has_avx2_fma() && std::is_x86_feature_detected!("avxvnni") {
+        found.push(&avxvnni_linear_i8::KERNEL);
     }
     if has_avx2_fma() {
         found.push(&avx2_linear_i8::KERNEL);
