@@ -69,39 +69,47 @@ unsafe fn tile<const R: usize>(g: &Gemm, r0: usize, p: usize) {
         wp = wp.add(NR * 2);
     }
     for (i, acc) in acc.iter().enumerate() {
-        let row = r0 + i;
         for (j, &v) in acc.iter().enumerate() {
             let col = p * NR + 8 * j;
             if col >= w.n {
                 break;
             }
-            let scale = _mm256_mul_ps(
-                _mm256_loadu_ps(w.weight_scale.as_ptr().add(col)),
-                _mm256_set1_ps(g.scales[row]),
-            );
-            let mut value = _mm256_fmadd_ps(
-                _mm256_cvtepi32_ps(v),
-                scale,
-                _mm256_loadu_ps(w.bias.as_ptr().add(col)),
-            );
-            if g.epilogue.gelu {
-                value = gelu8(value);
-            }
-            let at = row * w.n + col;
-            let out = g.y.ptr().add(at);
-            let live = (w.n - col).min(8);
-            if live == 8 {
-                if let Some(res) = g.epilogue.residual {
-                    value = _mm256_add_ps(value, _mm256_loadu_ps(res.as_ptr().add(at)));
-                }
-                _mm256_storeu_ps(out, value);
-            } else {
-                let mut lanes = [0f32; 8];
-                _mm256_storeu_ps(lanes.as_mut_ptr(), value);
-                for (c, lane) in lanes.iter().enumerate().take(live) {
-                    *out.add(c) = lane + g.epilogue.residual.map_or(0.0, |res| res[at + c]);
-                }
-            }
+            finish8(g, r0 + i, col, v);
+        }
+    }
+}
+
+/// Scales, biases, applies the epilogue to and stores the eight columns `col..` of row `row`
+/// from their exact 32-bit sums (the AVX-VNNI kernel's too, once it took its offset out).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(super) unsafe fn finish8(g: &Gemm, row: usize, col: usize, sums: __m256i) {
+    let w = g.w;
+    let scale = _mm256_mul_ps(
+        _mm256_loadu_ps(w.weight_scale.as_ptr().add(col)),
+        _mm256_set1_ps(g.scales[row]),
+    );
+    let mut value = _mm256_fmadd_ps(
+        _mm256_cvtepi32_ps(sums),
+        scale,
+        _mm256_loadu_ps(w.bias.as_ptr().add(col)),
+    );
+    if g.epilogue.gelu {
+        value = gelu8(value);
+    }
+    let at = row * w.n + col;
+    let out = g.y.ptr().add(at);
+    let live = (w.n - col).min(8);
+    if live == 8 {
+        if let Some(res) = g.epilogue.residual {
+            value = _mm256_add_ps(value, _mm256_loadu_ps(res.as_ptr().add(at)));
+        }
+        _mm256_storeu_ps(out, value);
+    } else {
+        let mut lanes = [0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), value);
+        for (c, lane) in lanes.iter().enumerate().take(live) {
+            *out.add(c) = lane + g.epilogue.residual.map_or(0.0, |res| res[at + c]);
         }
     }
 }

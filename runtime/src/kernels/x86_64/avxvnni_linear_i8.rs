@@ -7,7 +7,7 @@
 //! column: the integer result is exactly the i8×i8 product. Panels of 24 columns, groups of 4
 //! `k`; a tile is up to 4 rows × 24 columns in 12 accumulators.
 
-use super::avx2_math::gelu8;
+use super::avx2_linear_i8::finish8;
 use crate::kernels::generic;
 use crate::kernels::linear_i8::{Gemm, LinearI8Kernel};
 use std::arch::x86_64::*;
@@ -76,43 +76,13 @@ unsafe fn tile<const R: usize>(g: &Gemm, r0: usize, p: usize) {
         wp = wp.add(NR * 4);
     }
     for (i, acc) in acc.iter().enumerate() {
-        let row = r0 + i;
         for (j, &v) in acc.iter().enumerate() {
             let col = p * NR + 8 * j;
             if col >= w.n {
                 break;
             }
-            let v = _mm256_sub_epi32(
-                v,
-                _mm256_loadu_si256(w.offset_correction.as_ptr().add(col) as *const _),
-            );
-            let scale = _mm256_mul_ps(
-                _mm256_loadu_ps(w.weight_scale.as_ptr().add(col)),
-                _mm256_set1_ps(g.scales[row]),
-            );
-            let mut value = _mm256_fmadd_ps(
-                _mm256_cvtepi32_ps(v),
-                scale,
-                _mm256_loadu_ps(w.bias.as_ptr().add(col)),
-            );
-            if g.epilogue.gelu {
-                value = gelu8(value);
-            }
-            let at = row * w.n + col;
-            let out = g.y.ptr().add(at);
-            let live = (w.n - col).min(8);
-            if live == 8 {
-                if let Some(res) = g.epilogue.residual {
-                    value = _mm256_add_ps(value, _mm256_loadu_ps(res.as_ptr().add(at)));
-                }
-                _mm256_storeu_ps(out, value);
-            } else {
-                let mut lanes = [0f32; 8];
-                _mm256_storeu_ps(lanes.as_mut_ptr(), value);
-                for (c, lane) in lanes.iter().enumerate().take(live) {
-                    *out.add(c) = lane + g.epilogue.residual.map_or(0.0, |res| res[at + c]);
-                }
-            }
+            let correction = _mm256_loadu_si256(w.offset_correction.as_ptr().add(col) as *const _);
+            finish8(g, r0 + i, col, _mm256_sub_epi32(v, correction));
         }
     }
 }
