@@ -48,6 +48,15 @@ pub struct Client<P: Read + Write> {
     pending: Vec<u8>,
     out: Vec<u8>,
     deadline: std::time::Duration,
+    retry_after: Option<std::time::Duration>,
+}
+
+/// How long to wait for an answer before sending a request again, at `baud` (8N1): long
+/// enough for a request and its answer of a whole frame each to cross the line, plus 250 ms
+/// for the device to think.
+pub fn retry_after_for_baud(baud: u32) -> std::time::Duration {
+    let frame_s = (MAX_FRAME_BYTES as f64 + 1.0) * 10.0 / f64::from(baud.max(1));
+    std::time::Duration::from_secs_f64(0.25 + 2.0 * frame_s)
 }
 
 impl<P: Read + Write> Client<P> {
@@ -58,22 +67,36 @@ impl<P: Read + Write> Client<P> {
             next_id: 1,
             acc: Box::new(FrameAccumulator::new()),
             pending: Vec::new(),
-            out: vec![0; MAX_FRAME_BYTES],
+            out: vec![0; MAX_FRAME_BYTES + 1],
             deadline,
+            retry_after: None,
         }
     }
 
+    /// Sends a request once more, with the same id, when no answer came within `after` (once
+    /// per call). `Push` is never sent twice: it is not idempotent.
+    pub fn with_retry(mut self, after: std::time::Duration) -> Self {
+        self.retry_after = Some(after);
+        self
+    }
+
     /// Sends `request` and returns the answer carrying its id; answers to other ids (late
-    /// replies, id-0 notices) are skipped.
+    /// replies, id-0 notices, the second answer to a retried request) are skipped.
+    ///
+    /// Each request goes out led by a frame delimiter (`0x00`): whatever line noise the device
+    /// has buffered ends there as one rejected frame, and the request itself arrives whole.
     pub fn call(&mut self, request: &Request) -> Result<Response, ClientError> {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
-        let n = encode_request(id, request, &mut self.out).map_err(|_| ClientError::TooLarge)?;
-        self.port
-            .write_all(&self.out[..n])
-            .map_err(ClientError::Io)?;
-        self.port.flush().map_err(ClientError::Io)?;
+        self.out[0] = 0;
+        let n =
+            encode_request(id, request, &mut self.out[1..]).map_err(|_| ClientError::TooLarge)?;
+        self.send(n + 1)?;
         let started = std::time::Instant::now();
+        let mut retry_after = match request {
+            Request::Push { .. } => None,
+            _ => self.retry_after,
+        };
         let mut buf = [0u8; 512];
         loop {
             if let Some(response) = self.take_answer(id) {
@@ -82,6 +105,10 @@ impl<P: Read + Write> Client<P> {
             if started.elapsed() > self.deadline {
                 return Err(ClientError::Timeout);
             }
+            if retry_after.is_some_and(|after| started.elapsed() > after) {
+                retry_after = None;
+                self.send(n + 1)?;
+            }
             match self.port.read(&mut buf) {
                 Ok(0) => return Err(ClientError::Closed),
                 Ok(n) => self.pending.extend_from_slice(&buf[..n]),
@@ -89,6 +116,13 @@ impl<P: Read + Write> Client<P> {
                 Err(e) => return Err(ClientError::Io(e)),
             }
         }
+    }
+
+    fn send(&mut self, n: usize) -> Result<(), ClientError> {
+        self.port
+            .write_all(&self.out[..n])
+            .map_err(ClientError::Io)?;
+        self.port.flush().map_err(ClientError::Io)
     }
 
     fn take_answer(&mut self, id: u32) -> Option<Response> {

@@ -203,6 +203,10 @@ fn answer<E: InferenceEngine>(
             ModelKind::Classifier => wrong_kind("this device runs a classifier"),
         },
         Request::Push { row } => match ring {
+            // a NaN or infinity in the ring would spoil the next `lookback` forecasts
+            Some(_) if row.iter().any(|v| !v.is_finite()) => {
+                error(ErrorCode::BadInput, "row has a NaN or infinite value")
+            }
             Some(ring) => {
                 if ring.push(&row) {
                     Response::Pushed {

@@ -96,8 +96,11 @@ impl Classifier {
         let longest = classifier.meta.max_position_embeddings;
         let at = format!("{longest} tokens");
         let report = meter.finish(parts, budget, at, || {
-            let text = classifier.longest_text();
-            classifier.classify(&text, Some(longest)).map(drop)
+            // the arena must hold the worst request: the most words and the most tokens
+            for text in classifier.worst_texts() {
+                classifier.classify(&text, Some(longest))?;
+            }
+            Ok(())
         })?;
         classifier.memory = report;
         Ok(classifier)
@@ -226,6 +229,17 @@ impl Classifier {
         word.repeat(MAX_TEXT_BYTES / word.len())
     }
 
+    /// The texts the arena preflight runs: [`Classifier::longest_text`] (words) and a text of
+    /// [`MAX_TEXT_BYTES`] punctuation, one token per byte, which is what makes the tokenizer
+    /// hold the most before truncation.
+    pub fn worst_texts(&self) -> [String; 2] {
+        let marks = ".,!?;:-'";
+        [
+            self.longest_text(),
+            marks.repeat(MAX_TEXT_BYTES / marks.len()),
+        ]
+    }
+
     /// Token ids of `text` as the model would see them (truncated to the bundle's limit).
     pub fn token_ids(&mut self, text: &str) -> Result<Vec<i64>> {
         Ok(self.tokenizer.encode(text, self.meta.max_tokens)?.ids)
@@ -242,6 +256,11 @@ impl Classifier {
     fn logits_unscoped(&mut self, ids: &[i64]) -> Result<Vec<f32>> {
         let input = Tensor::from_shape(&[1, ids.len()], ids).map_err(Error::inference)?;
         let logits = self.engine.run_f32(input)?;
+        if logits.iter().any(|l| !l.is_finite()) {
+            return Err(Error::Inference(
+                "the model's logits are not finite numbers".into(),
+            ));
+        }
         if logits.len() != self.meta.labels.len() {
             return Err(Error::Inference(format!(
                 "graph returned {} logits for {} labels",

@@ -20,7 +20,8 @@ pub struct LabeledText {
 /// later such line, a line without a tab, an empty text or non-UTF-8 bytes is an error naming
 /// the line.
 pub fn read_labeled_tsv(path: &Path, labels: &[String]) -> Result<Vec<LabeledText>> {
-    let bytes = std::fs::read(path)
+    let bytes = std::fs::File::open(path)
+        .and_then(|file| crate::lines::read_all(file, crate::lines::MAX_ROW_BYTES))
         .map_err(|e| Error::BadInput(format!("cannot read {}: {e}", path.display())))?;
     parse_labeled_tsv(&bytes, labels, &path.display().to_string())
 }

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod forecast;
 pub mod kernels;
+pub mod lines;
 pub mod manifest;
 pub mod memory;
 pub mod metrics;

@@ -143,7 +143,10 @@ pub fn parse_csv(reader: impl std::io::Read, columns: &[String], name: &str) -> 
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_reader(reader);
+        .from_reader(crate::lines::LineLimit::new(
+            reader,
+            crate::lines::MAX_ROW_BYTES,
+        ));
     let header = rdr
         .headers()
         .map_err(|e| Error::BadInput(format!("{name}: cannot read the header: {e}")))?

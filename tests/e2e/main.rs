@@ -9,6 +9,7 @@ mod cli;
 mod forecast;
 mod hf_fixtures;
 mod memory;
+mod ordinary_input;
 mod protocol;
 mod quantized;
 mod sentiment;

@@ -78,7 +78,11 @@ fn frame(id: u32, request: &Request) -> Vec<u8> {
 }
 
 /// Runs bytes through a device in chunks; returns the (id, response) pairs it wrote.
-fn serve_bytes(device: &mut Device<Echo>, stream: &[u8], chunk: usize) -> Vec<(u32, Response)> {
+fn serve_bytes<E: InferenceEngine>(
+    device: &mut Device<E>,
+    stream: &[u8],
+    chunk: usize,
+) -> Vec<(u32, Response)> {
     let mut written = Vec::new();
     for piece in stream.chunks(chunk.max(1)) {
         device
@@ -297,4 +301,197 @@ proptest! {
             prop_assert_eq!(kinglet_firmware::frame::decode_request(&frame), Ok(request));
         }
     }
+}
+
+/// A forecaster of lookback 2 × 2 features that answers the sum of its window.
+struct Sum;
+
+impl InferenceEngine for Sum {
+    fn info(&self) -> DeviceInfo {
+        DeviceInfo {
+            kind: ModelKind::Forecaster,
+            names: ["a", "b"].iter().map(|s| bounded(s)).collect(),
+            targets: ["a"].iter().map(|s| bounded(s)).collect(),
+            max_text_bytes: 0,
+            lookback: 2,
+            features: 2,
+            horizon: 1,
+            ..Echo.info()
+        }
+    }
+    fn classify(&mut self, _: &str) -> Result<Classified, EngineError> {
+        Err(EngineError::new(ErrorCode::WrongModelKind, "forecaster"))
+    }
+    fn forecast(
+        &mut self,
+        window: &[f32],
+        out: &mut HVec<f32, MAX_FORECAST_VALUES>,
+    ) -> Result<(), EngineError> {
+        out.clear();
+        out.push(window.iter().sum()).unwrap();
+        Ok(())
+    }
+}
+
+#[test]
+fn push_refuses_non_finite_rows_and_keeps_the_window_clean() {
+    let mut device = Device::new(Sum);
+    let row = |values: &[f32]| Request::Push {
+        row: HVec::from_slice(values).unwrap(),
+    };
+    let mut stream = Vec::new();
+    for (id, request) in [
+        row(&[1.0, 2.0]),
+        row(&[f32::NAN, 0.0]),
+        row(&[0.0, f32::INFINITY]),
+        row(&[3.0, 4.0]),
+        Request::ForecastNow,
+    ]
+    .iter()
+    .enumerate()
+    {
+        stream.extend(frame(id as u32, request));
+    }
+    let answers = serve_bytes(&mut device, &stream, 64);
+    assert_eq!(answers.len(), 5, "{answers:?}");
+    assert!(matches!(answers[0].1, Response::Pushed { rows: 1, .. }));
+    for (_, refused) in &answers[1..3] {
+        let Response::Error { code, detail } = refused else {
+            panic!("{refused:?}")
+        };
+        assert_eq!(*code, ErrorCode::BadInput);
+        assert!(detail.contains("NaN or infinite"), "{detail}");
+    }
+    assert!(matches!(
+        answers[3].1,
+        Response::Pushed {
+            rows: 2,
+            ready: true
+        }
+    ));
+    assert_eq!(
+        answers[4].1,
+        Response::Forecast {
+            values: HVec::from_slice(&[10.0]).unwrap()
+        }
+    );
+}
+
+/// A host's view of a device on a perfect line: writes go into the device, its answers come
+/// back; the first `lose_writes` writes are lost on the way.
+struct Line<E: InferenceEngine> {
+    device: Device<E>,
+    to_host: Vec<u8>,
+    lose_writes: usize,
+}
+
+impl<E: InferenceEngine> std::io::Write for Line<E> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.lose_writes > 0 {
+            self.lose_writes -= 1;
+            return Ok(bytes.len());
+        }
+        let Line {
+            device, to_host, ..
+        } = self;
+        device
+            .handle(bytes, |answer| -> Result<(), ()> {
+                to_host.extend_from_slice(answer);
+                Ok(())
+            })
+            .unwrap();
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<E: InferenceEngine> std::io::Read for Line<E> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.to_host.is_empty() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        let n = buf.len().min(self.to_host.len());
+        buf[..n].copy_from_slice(&self.to_host[..n]);
+        self.to_host.drain(..n);
+        Ok(n)
+    }
+}
+
+#[test]
+fn the_first_request_after_line_noise_is_answered_at_once() {
+    use kinglet_firmware::client::Client;
+    let mut device = Device::new(Echo);
+    // noise the device buffered before the host spoke: no delimiter, so it waits for one
+    device
+        .handle(
+            b"\x13\x37 half a frame from a reset",
+            |_| -> Result<(), ()> { Ok(()) },
+        )
+        .unwrap();
+    let line = Line {
+        device,
+        to_host: Vec::new(),
+        lose_writes: 0,
+    };
+    // no retry: the request itself must get through
+    let mut client = Client::new(line, std::time::Duration::from_secs(5));
+    let started = std::time::Instant::now();
+    let answer = client.call(&Request::Ping { nonce: 41 }).unwrap();
+    assert_eq!(answer, Response::Pong { nonce: 41 });
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert_eq!(
+        client.port_mut().device.stats().corrupt,
+        1,
+        "the noise, dropped"
+    );
+    // later requests are led by a delimiter too, and an empty frame is not counted
+    let answer = client.call(&Request::Ping { nonce: 42 }).unwrap();
+    assert_eq!(answer, Response::Pong { nonce: 42 });
+    assert_eq!(client.port_mut().device.stats().corrupt, 1);
+}
+
+#[test]
+fn a_lost_request_is_sent_once_more_but_a_lost_push_is_not() {
+    use kinglet_firmware::client::{retry_after_for_baud, Client, ClientError};
+    use std::time::Duration;
+    let line = Line {
+        device: Device::new(Echo),
+        to_host: Vec::new(),
+        lose_writes: 1,
+    };
+    let mut client =
+        Client::new(line, Duration::from_secs(5)).with_retry(Duration::from_millis(50));
+    let answer = client.call(&Request::Ping { nonce: 7 }).unwrap();
+    assert_eq!(answer, Response::Pong { nonce: 7 });
+    // lost twice: one retry only, then the deadline
+    let mut short = Client::new(
+        Line {
+            device: Device::new(Sum),
+            to_host: Vec::new(),
+            lose_writes: 2,
+        },
+        Duration::from_millis(300),
+    )
+    .with_retry(Duration::from_millis(50));
+    assert!(matches!(
+        short.call(&Request::Ping { nonce: 1 }),
+        Err(ClientError::Timeout)
+    ));
+    short.port_mut().lose_writes = 1;
+    let push = Request::Push {
+        row: HVec::from_slice(&[1.0, 2.0]).unwrap(),
+    };
+    assert!(matches!(short.call(&push), Err(ClientError::Timeout)));
+    assert_eq!(
+        short.port_mut().device.stats().answered,
+        0,
+        "the lost push was not repeated"
+    );
+    // the retry delay follows the baud rate: a frame each way at 115200 baud, plus 250 ms
+    let at_115200 = retry_after_for_baud(115_200).as_secs_f64();
+    assert!((at_115200 - (0.25 + 2.0 * 10_297.0 * 10.0 / 115_200.0)).abs() < 1e-9);
+    assert!(retry_after_for_baud(9_600) > retry_after_for_baud(115_200));
 }

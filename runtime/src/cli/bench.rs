@@ -50,8 +50,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 let meta = c.meta.clone();
                 let inputs: Vec<Vec<i64>> = match &args.input {
                     Some(file) => {
-                        let text = std::fs::read_to_string(file).map_err(|e| {
-                            CliError::Input(format!("cannot read {}: {e}", file.display()))
+                        let text = std::fs::File::open(file)
+                            .and_then(|f| crate::lines::read_all(f, crate::lines::MAX_ROW_BYTES))
+                            .map_err(|e| {
+                                CliError::Input(format!("cannot read {}: {e}", file.display()))
+                            })?;
+                        let text = String::from_utf8(text).map_err(|_| {
+                            CliError::Input(format!("{} is not valid UTF-8", file.display()))
                         })?;
                         let lines: Vec<String> = text
                             .lines()
@@ -148,23 +153,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "peak_rss_bytes": rss,
             "memory": memory,
         });
-        println!("{v}");
+        outln!("{v}");
     } else {
-        println!(
+        outln!(
             "{} — {input_desc}, {} thread(s), {} iterations",
             path.display(),
             args.model.threads,
             args.iterations
         );
-        println!(
+        outln!(
             "latency   p50 {p50:.3} ms   p90 {p90:.3} ms   p99 {p99:.3} ms   ({per_second:.1}/s)"
         );
-        println!("load      {load_ms:.1} ms (file → ready), first inference {first_ms:.3} ms");
+        outln!("load      {load_ms:.1} ms (file → ready), first inference {first_ms:.3} ms");
         if let Some(rss) = rss {
-            println!("peak RSS  {:.1} MiB", rss as f64 / (1024.0 * 1024.0));
+            outln!("peak RSS  {:.1} MiB", rss as f64 / (1024.0 * 1024.0));
         }
         if let Some(m) = &memory {
-            println!(
+            outln!(
                 "memory    peak {} at {}, arena {}",
                 crate::memory::mib(m.peak_bytes),
                 m.measured_at,

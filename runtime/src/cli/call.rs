@@ -18,7 +18,8 @@ pub struct Args {
     /// Print JSON, as `kinglet classify --json` / `kinglet forecast --json` do.
     #[arg(long)]
     json: bool,
-    /// Seconds to wait for each answer.
+    /// Seconds to wait for each answer (a request without an answer is sent once more after
+    /// a delay scaled to the baud rate; `push` rows never are).
     #[arg(long, default_value_t = 30.0)]
     timeout: f64,
     #[command(subcommand)]
@@ -64,7 +65,8 @@ fn device_error(response: Response) -> anyhow::Error {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let path = args.port.to_string_lossy().into_owned();
     let port = super::serve::open_port(&path, args.baud)?;
-    let mut client = Client::new(port, std::time::Duration::from_secs_f64(args.timeout));
+    let mut client = Client::new(port, std::time::Duration::from_secs_f64(args.timeout))
+        .with_retry(kinglet_firmware::client::retry_after_for_baud(args.baud));
     let mut call = |r: &Request| {
         client
             .call(r)
@@ -81,12 +83,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let started = std::time::Instant::now();
             match call(&Request::Ping { nonce: 0x6b6c6774 })? {
                 Response::Pong { nonce: 0x6b6c6774 } => {
-                    println!("pong in {:.1} ms", started.elapsed().as_secs_f64() * 1e3)
+                    outln!("pong in {:.1} ms", started.elapsed().as_secs_f64() * 1e3)
                 }
                 other => return Err(device_error(other)),
             }
         }
-        What::Info => print_info(&info, args.json),
+        What::Info => print_info(&info, args.json)?,
         What::Classify { text } => {
             if text.len() > kinglet_firmware::wire::MAX_TEXT_BYTES {
                 bail!(CliError::Input(format!(
@@ -177,7 +179,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_info(info: &DeviceInfo, json: bool) {
+fn print_info(info: &DeviceInfo, json: bool) -> anyhow::Result<()> {
     if json {
         let v = serde_json::json!({
             "protocol_version": info.protocol_version,
@@ -191,18 +193,27 @@ fn print_info(info: &DeviceInfo, json: bool) {
             "budget_bytes": info.budget_bytes,
             "frames_rejected": info.frames_rejected,
         });
-        println!("{v}");
+        outln!("{v}");
     } else {
-        println!("protocol   {}", info.protocol_version);
-        println!("kind       {:?}", info.kind);
-        println!("names      {}", names(&info.names).join(", "));
+        outln!("protocol   {}", info.protocol_version);
+        outln!("kind       {:?}", info.kind);
+        outln!(
+            "names      {}",
+            super::printable(&names(&info.names).join(", "))
+        );
         if info.kind == ModelKind::Forecaster {
-            println!("targets    {}", names(&info.targets).join(", "));
-            println!(
+            outln!(
+                "targets    {}",
+                super::printable(&names(&info.targets).join(", "))
+            );
+            outln!(
                 "window     {} rows × {} → {} rows",
-                info.lookback, info.features, info.horizon
+                info.lookback,
+                info.features,
+                info.horizon
             );
         }
-        println!("rejected   {} frames", info.frames_rejected);
+        outln!("rejected   {} frames", info.frames_rejected);
     }
+    Ok(())
 }

@@ -1,8 +1,7 @@
 //! `kinglet classify [--model M] [--json] [--max-tokens N] [TEXT ... | --input FILE | -]`
 
 use super::{CliError, ModelArg};
-use crate::classify::Classification;
-use anyhow::Context;
+use crate::classify::{Classification, MAX_TEXT_BYTES};
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -35,12 +34,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Every input is checked before any model work, so bad input fails fast and whole. A file
     // is checked in one streaming pass and classified in a second, never held in memory: the
     // process's memory does not grow with the number of lines.
-    let inputs = match &args.input {
+    let (inputs, count) = match &args.input {
         Some(file) if file.as_os_str() != "-" => {
-            for_each_line(file, |_, _| Ok(()))?;
-            None
+            let mut count = 0usize;
+            for_each_line(file, |_, _| {
+                count += 1;
+                Ok(())
+            })?;
+            (None, count)
         }
-        _ => Some(collect_inputs(&args)?),
+        _ => {
+            let inputs = collect_inputs(&args)?;
+            let count = inputs.len();
+            (Some(inputs), count)
+        }
     };
     let crate::model::Model::Classifier(mut classifier) = args.model.load()?.model else {
         return Err(crate::Error::Unsupported {
@@ -49,13 +56,45 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         .into());
     };
+    if let Some(n) = args.max_tokens {
+        // one setting for every input: refused once, before any answer
+        let positions = classifier.meta.max_position_embeddings;
+        if !(2..=positions).contains(&n) {
+            return Err(crate::Error::BadInput(format!(
+                "max tokens must be between 2 and {positions} for this model, got {n}"
+            ))
+            .into());
+        }
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    // Of several inputs, one that fails (it outgrew the arena, say) fails alone: its error is
+    // reported in its place (an error object with --json, a line on standard error without)
+    // and the rest go on; the command then exits with the first failure's code.
+    let mut failed = 0usize;
+    let mut first_code: Option<u8> = None;
     let mut answer = |origin: &dyn Fn() -> String, text: &str| -> anyhow::Result<()> {
-        let result = classifier
-            .classify(text, args.max_tokens)
-            .with_context(origin)?;
-        write_result(&mut out, text, &result, args.json)
+        match classifier.classify(text, args.max_tokens) {
+            Ok(result) => write_result(&mut out, text, &result, args.json),
+            Err(e) if count <= 1 => Err(anyhow::Error::new(e).context(origin())),
+            Err(e) => {
+                let e = anyhow::Error::new(e).context(origin());
+                if args.json {
+                    let v = serde_json::json!({
+                        "text": text,
+                        "error": format!("{e:#}"),
+                        "exit_code": super::exit_code(&e),
+                    });
+                    writeln!(out, "{v}")?;
+                } else {
+                    out.flush()?;
+                    eprintln!("kinglet: error: {e:#}");
+                }
+                failed += 1;
+                first_code.get_or_insert(super::exit_code(&e));
+                Ok(())
+            }
+        }
     };
     match (&inputs, &args.input) {
         (Some(inputs), _) => {
@@ -69,7 +108,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (None, None) => unreachable!("no inputs only when --input is a file"),
     }
     out.flush()?;
-    Ok(())
+    drop(out);
+    match first_code {
+        None => Ok(()),
+        Some(exit_code) => Err(CliError::Failed {
+            failed,
+            total: count,
+            exit_code,
+        }
+        .into()),
+    }
 }
 
 /// Calls `f(line number, text)` for every line of `file` (LF or CRLF), read in a streaming
@@ -81,7 +129,8 @@ fn for_each_line(
     let name = file.display().to_string();
     let opened = std::fs::File::open(file)
         .map_err(|e| CliError::Input(format!("cannot read {name}: {e}")))?;
-    each_line(std::io::BufReader::new(opened), &name, f)
+    let limited = crate::lines::LineLimit::new(opened, MAX_LINE_BYTES);
+    each_line(std::io::BufReader::new(limited), &name, f)
 }
 
 /// [`for_each_line`] over any reader; `name` names it in errors.
@@ -90,11 +139,17 @@ fn each_line(
     name: &str,
     mut f: impl FnMut(usize, &str) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let cannot_read = |e: std::io::Error| CliError::Input(format!("cannot read {name}: {e}"));
     let mut buf = Vec::new();
     let mut line = 0;
     loop {
         buf.clear();
+        let cannot_read = |e: std::io::Error| match crate::lines::LineTooLong::find(&e) {
+            Some(_) => CliError::Input(format!(
+                "{name} line {} is longer than {MAX_TEXT_BYTES} bytes, the limit of one text",
+                line + 1
+            )),
+            None => CliError::Input(format!("cannot read {name}: {e}")),
+        };
         if reader.read_until(b'\n', &mut buf).map_err(cannot_read)? == 0 {
             break;
         }
@@ -138,7 +193,7 @@ pub(super) fn write_result(
         writeln!(out, "{v}")?;
     } else {
         let note = if r.truncated { " (truncated)" } else { "" };
-        writeln!(out, "{} {:.4}{note}", r.label, r.score)?;
+        writeln!(out, "{} {:.4}{note}", super::printable(&r.label), r.score)?;
     }
     Ok(())
 }
@@ -177,11 +232,37 @@ fn collect_inputs(args: &Args) -> anyhow::Result<Vec<Input>> {
         .collect()
 }
 
+/// The longest input line: one text of [`MAX_TEXT_BYTES`] and a `\r`.
+const MAX_LINE_BYTES: usize = MAX_TEXT_BYTES + 1;
+
+/// The most standard input may carry (it is held whole, to be checked before any answer);
+/// larger inputs go through `--input FILE`, which is streamed.
+pub const MAX_STDIN_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Standard input, whole, every line bounded by [`MAX_LINE_BYTES`] and the total by
+/// [`MAX_STDIN_BYTES`].
 fn read_stdin() -> anyhow::Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    std::io::stdin()
+    crate::lines::LineLimit::new(std::io::stdin().lock(), MAX_LINE_BYTES)
+        .take(MAX_STDIN_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| CliError::Input(format!("cannot read standard input: {e}")))?;
+        .map_err(|e| match crate::lines::LineTooLong::find(&e) {
+            Some(_) => {
+                let line = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+                CliError::Input(format!(
+                    "standard input line {line} is longer than {MAX_TEXT_BYTES} bytes, the \
+                     limit of one text"
+                ))
+            }
+            None => CliError::Input(format!("cannot read standard input: {e}")),
+        })?;
+    if bytes.len() as u64 > MAX_STDIN_BYTES {
+        return Err(CliError::Input(format!(
+            "standard input is over {} MiB; give a file with --input FILE, which is streamed",
+            MAX_STDIN_BYTES >> 20
+        ))
+        .into());
+    }
     Ok(bytes)
 }
 

@@ -113,29 +113,36 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "rows_per_second": rows_per_second,
             "precision": manifest.precision,
         });
-        println!("{v}");
+        outln!("{v}");
         return Ok(());
     }
-    println!(
+    outln!(
         "{} rows  accuracy {:.2} %  macro-F1 {:.4}  ({:.0} rows/s, {} bundle)",
         report.rows,
         100.0 * report.accuracy,
         report.macro_f1,
         rows_per_second,
-        manifest.precision
+        super::printable(&manifest.precision)
     );
+    let labels: Vec<String> = labels
+        .iter()
+        .map(|l| super::printable(l).into_owned())
+        .collect();
     let width = labels.iter().map(|l| l.len()).max().unwrap_or(5).max(5);
-    println!("{:width$}  precision  recall  f1      support", "class");
+    outln!("{:width$}  precision  recall  f1      support", "class");
     for (name, m) in labels.iter().zip(&report.per_class) {
-        println!(
+        outln!(
             "{name:width$}  {:.4}     {:.4}  {:.4}  {}",
-            m.precision, m.recall, m.f1, m.support
+            m.precision,
+            m.recall,
+            m.f1,
+            m.support
         );
     }
-    println!("confusion (rows: true label, columns: predicted)");
+    outln!("confusion (rows: true label, columns: predicted)");
     for (name, row) in labels.iter().zip(&report.confusion) {
         let cells: Vec<String> = row.iter().map(|c| format!("{c:>7}")).collect();
-        println!("{name:width$}  {}", cells.join(""));
+        outln!("{name:width$}  {}", cells.join(""));
     }
     Ok(())
 }
@@ -185,18 +192,19 @@ fn eval_forecaster(
             "windows_per_second": per_second,
             "precision": manifest.precision,
         });
-        println!("{v}");
+        outln!("{v}");
         return Ok(());
     }
-    println!(
+    outln!(
         "{} windows (rows {start}..{end}, lookback {}, horizon {})  MSE {:.4}  MAE {:.4}  (normalized; {:.0} windows/s)",
         errors.windows, meta.lookback, meta.horizon, errors.mse, errors.mae, per_second
     );
-    println!("{:<12} {:>12} {:>12}", "target", "MSE (raw)", "MAE (raw)");
+    outln!("{:<12} {:>12} {:>12}", "target", "MSE (raw)", "MAE (raw)");
     for (k, name) in meta.targets.iter().enumerate() {
-        println!(
+        outln!(
             "{name:<12} {:>12.4} {:>12.4}",
-            errors.mse_raw[k], errors.mae_raw[k]
+            errors.mse_raw[k],
+            errors.mae_raw[k]
         );
     }
     Ok(())

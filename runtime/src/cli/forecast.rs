@@ -64,7 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| csv.display().to_string())?;
     let step = meta.step_seconds.or_else(|| series.step_seconds());
     let times = match (&series.times, step) {
-        (Some(ts), Some(step)) => Some(continue_times(ts[rows - 1], step, meta.horizon)),
+        (Some(ts), Some(step)) => continue_times(ts[rows - 1], step, meta.horizon),
         _ => None,
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -88,14 +88,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `horizon` timestamps after `last`, `step_seconds` apart.
+/// `horizon` timestamps after `last`, `step_seconds` apart; `None` when they would leave the
+/// calendar chrono can represent (the forecast is then labelled by step, `+1`, `+2` …).
 pub fn continue_times(
     last: NaiveDateTime,
     step_seconds: i64,
     horizon: usize,
-) -> Vec<NaiveDateTime> {
-    (1..=horizon as i64)
-        .map(|i| last + chrono::Duration::seconds(step_seconds * i))
+) -> Option<Vec<NaiveDateTime>> {
+    (1..=i64::try_from(horizon).ok()?)
+        .map(|i| {
+            let seconds = step_seconds.checked_mul(i)?;
+            last.checked_add_signed(chrono::TimeDelta::try_seconds(seconds)?)
+        })
         .collect()
 }
 
@@ -108,7 +112,12 @@ pub(super) fn print_forecast(
     after_row: Option<usize>,
 ) -> anyhow::Result<()> {
     let t = targets.len();
+    if t == 0 {
+        return Err(CliError::Input("the model names no target columns to forecast".into()).into());
+    }
     let rows: Vec<&[f32]> = values.chunks(t).collect();
+    // a device's answer may hold more rows than its horizon: label those by step
+    let times = times.filter(|ts| ts.len() >= rows.len());
     if json {
         let mut v = serde_json::json!({
             "targets": targets,
@@ -129,7 +138,7 @@ pub(super) fn print_forecast(
         out,
         "{:<20} {}",
         if times.is_some() { "time" } else { "step" },
-        targets.join("  ")
+        super::printable(&targets.join("  "))
     )?;
     for (i, row) in rows.iter().enumerate() {
         let label = match times {
@@ -149,7 +158,10 @@ fn follow(forecaster: &mut Forecaster, every: usize, json: bool) -> anyhow::Resu
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_reader(std::io::stdin().lock());
+        .from_reader(crate::lines::LineLimit::new(
+            std::io::stdin().lock(),
+            crate::lines::MAX_ROW_BYTES,
+        ));
     let header = rdr
         .headers()
         .map_err(|e| CliError::Input(format!("standard input: cannot read the header: {e}")))?
@@ -182,7 +194,7 @@ fn follow(forecaster: &mut Forecaster, every: usize, json: bool) -> anyhow::Resu
             window.copy_ordered(&mut ordered);
             let forecast = forecaster.forecast(&ordered)?;
             let times = match (last_time, meta.step_seconds) {
-                (Some(t), Some(step)) => Some(continue_times(t, step, meta.horizon)),
+                (Some(t), Some(step)) => continue_times(t, step, meta.horizon),
                 _ => None,
             };
             let mut out = stdout.lock();
@@ -198,4 +210,47 @@ fn follow(forecaster: &mut Forecaster, every: usize, json: bool) -> anyhow::Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_past_chronos_calendar_fall_back_to_steps() {
+        let last = NaiveDateTime::MAX - chrono::TimeDelta::hours(1);
+        assert_eq!(continue_times(last, 3600, 1).map(|t| t.len()), Some(1));
+        assert_eq!(continue_times(last, 3600, 2), None);
+        assert_eq!(continue_times(last, i64::MAX, 2), None);
+        let mut out = Vec::new();
+        print_forecast(&mut out, &["OT".into()], &[1.0, 2.0], None, false, None).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("+2"), "{text}");
+    }
+
+    #[test]
+    fn a_forecast_without_targets_is_an_error_not_a_panic() {
+        let mut out = Vec::new();
+        let e = print_forecast(&mut out, &[], &[1.0], None, true, None).unwrap_err();
+        assert!(e.to_string().contains("no target"), "{e}");
+    }
+
+    #[test]
+    fn more_rows_than_times_are_labelled_by_step() {
+        let t0 = NaiveDateTime::parse_from_str("2020-01-01 00:00:00", "%Y-%m-%d %H:%M:%S").unwrap();
+        let times = continue_times(t0, 3600, 1).unwrap();
+        let mut out = Vec::new();
+        print_forecast(
+            &mut out,
+            &["OT".into()],
+            &[1.0, 2.0],
+            Some(&times),
+            false,
+            None,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("+1") && text.contains("+2"), "{text}");
+        assert!(!text.contains("2020"), "{text}");
+    }
 }

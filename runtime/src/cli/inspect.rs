@@ -1,6 +1,6 @@
 //! `kinglet inspect --model M [--json] [--profile]`, `kinglet inspect --cpu [--json]`
 
-use super::ModelArg;
+use super::{printable, ModelArg};
 use crate::manifest::ModelKind;
 use serde_json::json;
 
@@ -25,9 +25,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let cpu = crate::kernels::report();
     if args.cpu {
         if args.json {
-            println!("{}", serde_json::to_string(&cpu)?);
+            outln!("{}", serde_json::to_string(&cpu)?);
         } else {
-            println!("{cpu}");
+            outln!("{cpu}");
         }
         return Ok(());
     }
@@ -95,19 +95,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .collect::<Vec<_>>());
     }
     if args.json {
-        println!("{v}");
+        outln!("{v}");
         return Ok(());
     }
-    println!("model         {}", path.display());
-    println!("architecture  {}", m.architecture);
-    println!("precision     {}", m.precision);
-    println!("source        {}", m.source);
-    println!("parameters    {}", m.parameter_count);
+    outln!("model         {}", path.display());
+    outln!("architecture  {}", printable(&m.architecture));
+    outln!("precision     {}", printable(&m.precision));
+    outln!("source        {}", printable(&m.source));
+    outln!("parameters    {}", m.parameter_count);
     match &m.model {
         ModelKind::Classifier(c) => {
-            println!("kind          classifier");
-            println!("labels        {}", c.labels.join(", "));
-            println!(
+            outln!("kind          classifier");
+            outln!("labels        {}", printable(&c.labels.join(", ")));
+            outln!(
                 "scores        {}",
                 if c.multi_label {
                     "sigmoid (multi-label)"
@@ -115,67 +115,69 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     "softmax"
                 }
             );
-            println!(
+            outln!(
                 "max tokens    {} (positions: {})",
-                c.max_tokens, c.max_position_embeddings
+                c.max_tokens,
+                c.max_position_embeddings
             );
         }
         ModelKind::Forecaster(f) => {
-            println!("kind          forecaster");
-            println!("columns       {}", f.columns.join(", "));
-            println!("targets       {}", f.targets.join(", "));
-            println!(
+            outln!("kind          forecaster");
+            outln!("columns       {}", printable(&f.columns.join(", ")));
+            outln!("targets       {}", printable(&f.targets.join(", ")));
+            outln!(
                 "window        {} rows in → {} rows out",
-                f.lookback, f.horizon
+                f.lookback,
+                f.horizon
             );
             if let Some(s) = f.step_seconds {
-                println!("step          {s} s");
+                outln!("step          {s} s");
             }
         }
     }
-    println!("file          {file_bytes} bytes");
-    println!("  graph       {} bytes", loaded.graph_bytes);
+    outln!("file          {file_bytes} bytes");
+    outln!("  graph       {} bytes", loaded.graph_bytes);
     if loaded.tokenizer_bytes > 0 {
-        println!("  tokenizer   {} bytes", loaded.tokenizer_bytes);
+        outln!("  tokenizer   {} bytes", loaded.tokenizer_bytes);
     }
     if let Some(mem) = &memory {
         use crate::memory::mib;
-        println!("memory        measured at {} (preflight)", mem.measured_at);
-        println!("  weights     {:>10}  (as parsed)", mib(mem.weights_bytes));
-        println!(
+        outln!("memory        measured at {} (preflight)", mem.measured_at);
+        outln!("  weights     {:>10}  (as parsed)", mib(mem.weights_bytes));
+        outln!(
             "  plan        {:>10}  (optimized plan minus the parsed weights)",
             format!("{:+.1} MiB", mem.plan_bytes as f64 / 1048576.0)
         );
-        println!("  tokenizer   {:>10}", mib(mem.tokenizer_bytes));
-        println!(
+        outln!("  tokenizer   {:>10}", mib(mem.tokenizer_bytes));
+        outln!(
             "  resident    {:>10}  (held between requests)",
             mib(mem.resident_bytes)
         );
-        println!(
+        outln!(
             "  activations {:>10}  (one inference at {})",
             mib(mem.activation_peak_bytes),
             mem.measured_at
         );
-        println!("  load peak   {:>10}", mib(mem.load_peak_bytes));
-        println!(
+        outln!("  load peak   {:>10}", mib(mem.load_peak_bytes));
+        outln!(
             "  peak        {:>10}  (peak_bytes = {})",
             mib(mem.peak_bytes),
             mem.peak_bytes
         );
-        println!(
+        outln!(
             "  arena       {:>10}  (activations + margin {})",
             mib(mem.arena_bytes),
             mib(mem.margin_bytes)
         );
-        println!(
+        outln!(
             "  budget      {:>10}  (needs {})",
             mem.budget_bytes.map_or("none".to_string(), mib),
             mib(mem.needs_bytes)
         );
     }
-    println!("largest tensors at {input_desc}:");
+    outln!("largest tensors at {input_desc}:");
     for t in &largest {
-        println!(
+        outln!(
             "  {:>10}  {:<28} {} ({})",
             crate::memory::mib(t.bytes),
             t.shape,
@@ -183,8 +185,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             t.op
         );
     }
-    println!("self-test     {} cases", m.self_test.cases.len());
-    println!("exporter      {}", m.exporter_version);
+    outln!("self-test     {} cases", m.self_test.cases.len());
+    outln!("exporter      {}", printable(&m.exporter_version));
     if let Some(q) = &m.quantization {
         let agreement = q
             .label_agreement
@@ -194,18 +196,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             (Some(f), Some(p)) => format!(", MSE {f:.4} → {p:.4}"),
             _ => String::new(),
         };
-        println!(
+        outln!(
             "quantization  vs float on {} ({} rows): {agreement}max |Δ| {:.4}{mse}",
-            q.data, q.rows, q.max_abs_logit_delta
+            printable(&q.data),
+            q.rows,
+            q.max_abs_logit_delta
         );
     }
     if let Some((kernels, ops)) = &profile {
         let kernels: Vec<String> = kernels.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
-        println!("{cpu}");
-        println!("matmul kernels {}", kernels.join(", "));
-        println!("profile at {input_desc}:");
+        outln!("{cpu}");
+        outln!("matmul kernels {}", kernels.join(", "));
+        outln!("profile at {input_desc}:");
         for (op, s, n) in ops.iter().take(12) {
-            println!("  {op:<28} {:>9.3} ms  ({n} nodes)", s * 1e3);
+            outln!("  {op:<28} {:>9.3} ms  ({n} nodes)", s * 1e3);
         }
     }
     Ok(())

@@ -5,16 +5,29 @@
 //!
 //! | code | meaning |
 //! |---|---|
-//! | 0 | success |
+//! | 0 | success, also when the reader of standard output closes it early (`kinglet … \| head`) |
 //! | 1 | any other failure (inference error, I/O on output) |
 //! | 2 | bad command line |
 //! | 3 | the model could not be loaded: missing, truncated, corrupted or unsupported bundle |
 //! | 4 | bad input: empty text, non-UTF-8 text, unreadable input file |
 //! | 5 | `verify`: the bundle's self-test deviates past its tolerance |
 //! | 6 | memory: the model needs more than `--budget`, or one input outgrew the arena |
+//!
+//! Of several inputs (`classify` with a file, lines or arguments), one that fails does not
+//! stop the others: it is reported in its place and the exit code is the first failure's.
+//! Every line reader bounds its lines (a text line at 16 KiB, a CSV/TSV row at 1 MiB).
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
+
+/// `println!` that returns the write error instead of panicking, so that a closed pipe
+/// (`kinglet inspect | head`) ends the command quietly (see [`is_broken_pipe`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
 
 mod bench;
 mod call;
@@ -70,6 +83,14 @@ pub enum CliError {
     /// The self-test failed.
     #[error("{0}")]
     SelfTest(String),
+    /// Some of several inputs failed, each reported in its place; the exit code is the first
+    /// failure's.
+    #[error("{failed} of {total} inputs failed (each is reported in its place)")]
+    Failed {
+        failed: usize,
+        total: usize,
+        exit_code: u8,
+    },
 }
 
 /// Parses the command line, runs it and maps the outcome to an exit code.
@@ -94,11 +115,41 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // the reader went away (`| head`): nothing is wrong, as in ripgrep
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("kinglet: error: {e:#}");
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// `s` as it may reach a terminal: control characters (C0, DEL, C1, e.g. an ESC sequence in
+/// a bundle's label) are shown escaped (`\u{1b}`), everything else unchanged.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(
+        s.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Whether `e` comes from writing into a pipe whose reader has closed it.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The documented exit code for an error.
@@ -117,6 +168,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
             return match err {
                 CliError::Input(_) => 4,
                 CliError::SelfTest(_) => 5,
+                CliError::Failed { exit_code, .. } => *exit_code,
             };
         }
     }
@@ -132,4 +184,27 @@ pub fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
     bar.set_style(style.progress_chars("=> "));
     bar.set_message(what.to_string());
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_from_a_bundle_reach_the_terminal_escaped() {
+        assert_eq!(printable("positive"), "positive");
+        assert_eq!(printable("très bien ✓"), "très bien ✓");
+        assert_eq!(printable("\u{1b}[2Jgone"), "\\u{1b}[2Jgone");
+        assert_eq!(printable("a\u{9b}31mb\u{7f}"), "a\\u{9b}31mb\\u{7f}");
+        assert_eq!(printable("tab\there"), "tab\\there");
+    }
+
+    #[test]
+    fn a_closed_pipe_is_told_from_other_errors() {
+        let pipe = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            .context("writing the answer");
+        assert!(is_broken_pipe(&pipe));
+        let other = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert!(!is_broken_pipe(&other));
+    }
 }

@@ -13,7 +13,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut loaded = args.model.load()?;
     let report = crate::verify::verify_model(&loaded.manifest.self_test, &mut loaded.model, &path)?;
     let verdict = if report.passed() { "ok" } else { "FAILED" };
-    println!(
+    outln!(
         "{}: {} self-test cases, max |Δ| = {:.3e} (tolerance {:.1e}): {verdict}",
         path.display(),
         report.cases,

@@ -134,13 +134,16 @@ impl LoadMeter {
         peak_bytes().saturating_sub(self.start_bytes) as u64
     }
 
-    /// Runs the preflight inference, reserves the arena and checks the budget.
+    /// Runs the preflight inference, reserves the arena and checks the budget; then runs the
+    /// preflight again inside the arena, and while it does not fit (the arena's heap fragments:
+    /// a text of 16 K one-byte tokens needs more arena than its peak of live bytes), adds what
+    /// overflowed and half as much again, so that the worst request the limits allow fits.
     pub(crate) fn finish(
         self,
         parts: Parts,
         budget: Budget,
         measured_at: String,
-        preflight: impl FnOnce() -> Result<()>,
+        mut preflight: impl FnMut() -> Result<()>,
     ) -> Result<Option<MemoryReport>> {
         if !self.enabled {
             // A bundle's default budget cannot be checked without the allocator and is
@@ -167,7 +170,7 @@ impl LoadMeter {
         let peak = load_peak_bytes
             .max(before.saturating_sub(self.start_bytes) as u64 + activation_peak_bytes);
         let margin = margin_bytes(activation_peak_bytes);
-        let report = MemoryReport {
+        let mut report = MemoryReport {
             tokenizer_bytes: parts.tokenizer_bytes,
             weights_bytes: parts.weights_bytes,
             plan_bytes: parts.model_bytes as i64 - parts.weights_bytes as i64,
@@ -181,18 +184,38 @@ impl LoadMeter {
             budget_bytes,
             measured_at,
         };
-        if let Some(budget) = budget_bytes {
-            if report.needs_bytes > budget {
-                return Err(Error::Budget(format!(
-                    "model needs {} at {}; budget is {}",
-                    mib(report.needs_bytes),
-                    report.measured_at,
-                    mib(budget)
-                )));
+        let check_budget = |report: &MemoryReport| match budget_bytes {
+            Some(budget) if report.needs_bytes > budget => Err(Error::Budget(format!(
+                "model needs {} at {}; budget is {}",
+                mib(report.needs_bytes),
+                report.measured_at,
+                mib(budget)
+            ))),
+            _ => Ok(()),
+        };
+        check_budget(&report)?;
+        let reserve =
+            |bytes: u64| reserve_arena(bytes as usize).map_err(|e| Error::Budget(e.to_string()));
+        reserve(report.arena_bytes)?;
+        for _ in 0..4 {
+            let scope = ArenaScope::enter();
+            let result = preflight();
+            let overflow = scope.finish() as u64;
+            result?;
+            if overflow == 0 {
+                return Ok(Some(report));
             }
+            let extra = overflow + overflow / 2;
+            report.margin_bytes += extra;
+            report.arena_bytes += extra;
+            report.needs_bytes += extra;
+            check_budget(&report)?;
+            reserve(extra)?;
         }
-        reserve_arena(report.arena_bytes as usize).map_err(|e| Error::Budget(e.to_string()))?;
-        Ok(Some(report))
+        Err(Error::Budget(format!(
+            "the largest request does not settle inside a {} arena",
+            mib(report.arena_bytes)
+        )))
     }
 }
 
