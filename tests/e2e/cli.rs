@@ -64,6 +64,14 @@ pub fn run(cmd: &mut Command) -> Run {
 }
 
 impl Run {
+    /// Standard output read as one JSON value per line (what `--json` prints).
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
     /// Asserts a clean failure: the given exit code, one line on stderr mentioning every
     /// `needle`, no panic.
     pub fn assert_clean_error(&self, code: i32, needles: &[&str]) {

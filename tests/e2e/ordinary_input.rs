@@ -139,11 +139,7 @@ fn a_text_of_punctuation_at_the_byte_limit_fits_the_arena_and_the_file_goes_on()
         .arg("--input")
         .arg(&input));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let lines: Vec<serde_json::Value> = r
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = r.json_lines();
     assert_eq!(lines.len(), 3, "{}", r.stdout);
     for line in &lines {
         assert!(line.get("error").is_none(), "{line}");

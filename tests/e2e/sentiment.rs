@@ -90,11 +90,7 @@ fn classify_json_prints_one_object_per_input_line() {
         .arg("--input")
         .arg(&input));
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let objs: Vec<serde_json::Value> = r
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let objs = r.json_lines();
     assert_eq!(objs.len(), 2);
     assert_eq!(objs[0]["text"], "a gorgeous, moving film");
     assert_eq!(objs[0]["label"], "positive");
