@@ -229,7 +229,13 @@ impl Layout {
 
     fn manifest(&self, body: Option<Vec<u8>>, path: &Path) -> Result<Manifest> {
         let body = body.ok_or_else(|| bad(path, "no `manifest` section"))?;
-        serde_json::from_slice(&body).map_err(|e| bad(path, format!("manifest is not valid: {e}")))
+        let manifest: Manifest = serde_json::from_slice(&body)
+            .map_err(|e| bad(path, format!("manifest is not valid: {e}")))?;
+        // checked before anything is sized from it
+        manifest
+            .validate()
+            .map_err(|reason| bad(path, format!("manifest: {reason}")))?;
+        Ok(manifest)
     }
 }
 
@@ -246,6 +252,11 @@ pub struct BundleFile {
     /// Length of the whole file.
     pub file_bytes: u64,
     graph: std::ops::Range<usize>,
+    /// CRC-32 of the graph section as the checksum pass read it.
+    graph_crc: u32,
+    /// The file that was checked: the graph is parsed from this same open file, never from
+    /// the path again, so a file put in its place after the check is not loaded.
+    file: std::fs::File,
 }
 
 impl BundleFile {
@@ -270,17 +281,27 @@ impl BundleFile {
             file.read_exact(&mut head[HEADER_BYTES..]).map_err(io)?;
         }
         let layout = Layout::parse(&head, file_bytes, path)?;
+        let graph = layout
+            .get(SECTION_GRAPH)
+            .ok_or_else(|| bad(path, "no `graph` section"))?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         let body_end = file_bytes - TRAILER_BYTES as u64;
         let mut hasher = crc32fast::Hasher::new();
+        let mut graph_hasher = crc32fast::Hasher::new();
         let mut chunk = vec![0u8; 1 << 16];
         let mut body = (&mut file).take(body_end);
+        let mut at = 0usize;
         loop {
             let n = body.read(&mut chunk).map_err(io)?;
             if n == 0 {
                 break;
             }
             hasher.update(&chunk[..n]);
+            let (from, to) = (graph.start.max(at), graph.end.min(at + n));
+            if from < to {
+                graph_hasher.update(&chunk[from - at..to - at]);
+            }
+            at += n;
         }
         let mut trailer = [0u8; TRAILER_BYTES];
         file.read_exact(&mut trailer).map_err(io)?;
@@ -296,15 +317,14 @@ impl BundleFile {
         };
         let manifest = layout.manifest(section(SECTION_MANIFEST)?, path)?;
         let tokenizer = section(SECTION_TOKENIZER)?;
-        let graph = layout
-            .get(SECTION_GRAPH)
-            .ok_or_else(|| bad(path, "no `graph` section"))?;
         Ok(BundleFile {
             path: path.to_owned(),
             manifest,
             tokenizer,
             file_bytes,
             graph,
+            graph_crc: graph_hasher.finalize(),
+            file,
         })
     }
 
@@ -313,21 +333,67 @@ impl BundleFile {
         self.graph.len()
     }
 
-    /// Parses the graph section straight from the file into a tract model.
+    /// Parses the graph section straight from the checked file into a tract model. The bytes
+    /// parsed are hashed again on the way: if they are not those the checksum pass read (the
+    /// file was written to in between), the model is refused.
     pub fn read_graph(&self) -> Result<tract_nnef::prelude::TypedModel> {
         use std::io::{Read, Seek, SeekFrom};
         let io = |source| Error::Io {
             path: self.path.clone(),
             source,
         };
-        let mut file = std::fs::File::open(&self.path).map_err(io)?;
+        let mut file = &self.file;
         file.seek(SeekFrom::Start(self.graph.start as u64))
             .map_err(io)?;
-        let mut reader = std::io::BufReader::new(file.take(self.graph.len() as u64));
-        use tract_nnef::prelude::Framework;
-        crate::nnef_ext::nnef()
-            .model_for_read(&mut reader)
-            .map_err(|e| Error::Inference(format!("cannot load graph: {e:#}")))
+        let mut magic = [0u8; 2];
+        file.read_exact(&mut magic).map_err(io)?;
+        if magic == [0x1f, 0x8b] {
+            // a compressed graph could expand without bound before any size check
+            return Err(bad(
+                &self.path,
+                "the graph section is gzip-compressed; bundles hold a plain NNEF tar",
+            ));
+        }
+        crate::graph_check::check_nnef_tar(
+            &mut file,
+            self.graph.start as u64,
+            self.graph.len() as u64,
+        )
+        .map_err(|e| bad(&self.path, format!("graph: {e}")))?;
+        file.seek(SeekFrom::Start(self.graph.start as u64))
+            .map_err(io)?;
+        let mut hashed = Hashed {
+            inner: file.take(self.graph.len() as u64),
+            hasher: crc32fast::Hasher::new(),
+        };
+        let parsed = {
+            let mut reader = std::io::BufReader::new(&mut hashed);
+            use tract_nnef::prelude::Framework;
+            crate::nnef_ext::nnef().model_for_read(&mut reader)
+        };
+        // the tar reader may stop before the section's end: hash the rest too
+        std::io::copy(&mut hashed, &mut std::io::sink()).map_err(io)?;
+        if hashed.hasher.finalize() != self.graph_crc {
+            return Err(bad(
+                &self.path,
+                "the graph changed on disk while it was loaded",
+            ));
+        }
+        parsed.map_err(|e| Error::Inference(format!("cannot load graph: {e:#}")))
+    }
+}
+
+/// A reader that hashes what passes through it.
+struct Hashed<R> {
+    inner: R,
+    hasher: crc32fast::Hasher,
+}
+
+impl<R: std::io::Read> std::io::Read for Hashed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
 }
 
@@ -469,5 +535,61 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("t.kinglet")]);
+    }
+
+    fn shipped(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../models")
+            .join(name)
+    }
+
+    #[test]
+    fn a_bundle_replaced_after_its_check_is_not_the_one_loaded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("current.kinglet");
+        std::fs::copy(shipped("etth1-dlinear.kinglet"), &path).unwrap();
+        let opened = BundleFile::open(&path).unwrap();
+        // another valid bundle takes its place, as an attacker's rename would do
+        let other = std::fs::read(shipped("etth1-lstm.kinglet")).unwrap();
+        write_atomically(&path, &other).unwrap();
+        let loaded = opened.read_graph().unwrap();
+        let want = BundleFile::open(shipped("etth1-dlinear.kinglet"))
+            .unwrap()
+            .read_graph()
+            .unwrap();
+        assert_eq!(loaded.nodes.len(), want.nodes.len());
+        let lstm = BundleFile::open(&path).unwrap().read_graph().unwrap();
+        assert_ne!(
+            loaded.nodes.len(),
+            lstm.nodes.len(),
+            "the two graphs differ"
+        );
+    }
+
+    #[test]
+    fn a_graph_written_to_after_its_check_is_refused() {
+        use std::io::{Seek, SeekFrom, Write};
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("b.kinglet");
+        std::fs::copy(shipped("etth1-dlinear.kinglet"), &path).unwrap();
+        let opened = BundleFile::open(&path).unwrap();
+        let mut same_file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let at = (opened.graph.start + opened.graph.len() / 2) as u64;
+        same_file.seek(SeekFrom::Start(at)).unwrap();
+        same_file.write_all(&[0x55; 64]).unwrap();
+        drop(same_file);
+        let e = opened.read_graph().unwrap_err();
+        assert!(e.to_string().contains("changed on disk"), "{e}");
+    }
+
+    #[test]
+    fn a_compressed_graph_is_refused_before_it_is_expanded() {
+        let mut b = tiny();
+        b.graph = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0];
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("gz.kinglet");
+        b.write(&path).unwrap();
+        let e = BundleFile::open(&path).unwrap().read_graph().unwrap_err();
+        assert!(e.to_string().contains("gzip"), "{e}");
     }
 }

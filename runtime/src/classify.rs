@@ -22,6 +22,8 @@ pub struct Classifier {
     tokenizer: TextTokenizer,
     engine: Engine,
     memory: Option<MemoryReport>,
+    /// Rows of the word embedding table: token ids must be below it.
+    embedding_rows: Option<usize>,
 }
 
 /// The answer for one text.
@@ -79,6 +81,7 @@ impl Classifier {
         let before = meter.held();
         let model = file.read_graph()?;
         let weights_bytes = crate::memory::constant_bytes(&model);
+        let path = file.path.clone();
         drop(file);
         let engine = Engine::from_typed(model)?;
         let parts = Parts {
@@ -86,12 +89,7 @@ impl Classifier {
             weights_bytes,
             model_bytes: meter.held().saturating_sub(before),
         };
-        let mut classifier = Classifier {
-            meta,
-            tokenizer,
-            engine,
-            memory: None,
-        };
+        let mut classifier = Classifier::checked(meta, tokenizer, engine, &path)?;
         // The largest input a request may ask for: --max-tokens can go up to the positions.
         let longest = classifier.meta.max_position_embeddings;
         let at = format!("{longest} tokens");
@@ -137,11 +135,35 @@ impl Classifier {
         engine: Engine,
     ) -> Result<Classifier> {
         let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
+        Classifier::checked(meta, tokenizer, engine, std::path::Path::new("bundle"))
+    }
+
+    /// Puts the parts together once the tokenizer is known to emit only ids the graph's
+    /// embedding table has rows for.
+    fn checked(
+        meta: ClassifierMeta,
+        tokenizer: TextTokenizer,
+        engine: Engine,
+        path: &std::path::Path,
+    ) -> Result<Classifier> {
+        let embedding_rows = engine.gather_rows();
+        if let (Some(rows), Some(max_id)) = (embedding_rows, tokenizer.max_id()) {
+            if max_id >= rows {
+                return Err(Error::BadBundle {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "the tokenizer has token id {max_id}, past the {rows} rows of the \
+                         graph's embedding table"
+                    ),
+                });
+            }
+        }
         Ok(Classifier {
             meta,
             tokenizer,
             engine,
             memory: None,
+            embedding_rows,
         })
     }
 
@@ -254,6 +276,16 @@ impl Classifier {
     }
 
     fn logits_unscoped(&mut self, ids: &[i64]) -> Result<Vec<f32>> {
+        if let Some(rows) = self.embedding_rows {
+            if let Some(bad) = ids.iter().find(|&&id| id < 0 || id as u64 >= rows as u64) {
+                return Err(Error::BadInput(format!(
+                    "token id {bad} is not in the model's vocabulary of {rows} tokens"
+                )));
+            }
+        }
+        if ids.is_empty() {
+            return Err(Error::BadInput("no token ids to classify".into()));
+        }
         let input = Tensor::from_shape(&[1, ids.len()], ids).map_err(Error::inference)?;
         let logits = self.engine.run_f32(input)?;
         if logits.iter().any(|l| !l.is_finite()) {

@@ -78,6 +78,8 @@ pub struct Engine {
 impl Engine {
     /// Parses an NNEF tar (as stored in a bundle), optimizes it for this CPU and prepares a plan.
     pub fn from_nnef_tar(graph: &[u8]) -> Result<Engine> {
+        crate::graph_check::check_nnef_tar(&mut std::io::Cursor::new(graph), 0, graph.len() as u64)
+            .map_err(|e| Error::Inference(format!("cannot load graph: {e}")))?;
         let model = crate::nnef_ext::nnef()
             .model_for_read(&mut std::io::Cursor::new(graph))
             .map_err(|e| Error::Inference(format!("cannot load graph: {e:#}")))?;
@@ -198,6 +200,22 @@ impl Engine {
     /// The optimized model, for inspection.
     pub fn model(&self) -> &TypedModel {
         self.state.model()
+    }
+
+    /// Rows of the largest constant table a `Gather` looks up in (a text model's word
+    /// embeddings), when the graph has one: every token id fed to the graph must be below it.
+    pub fn gather_rows(&self) -> Option<usize> {
+        let model = self.model();
+        model
+            .nodes()
+            .iter()
+            .filter(|node| node.op.name() == "Gather")
+            .filter_map(|node| {
+                let table = model.outlet_fact(*node.inputs.first()?).ok()?;
+                table.konst.as_ref()?;
+                tract_nnef::tract_core::internal::DimLike::to_usize(table.shape.iter().next()?).ok()
+            })
+            .max()
     }
 }
 

@@ -12,6 +12,7 @@ pub mod dataset;
 pub mod engine;
 pub mod error;
 pub mod forecast;
+pub mod graph_check;
 pub mod kernels;
 pub mod lines;
 pub mod manifest;

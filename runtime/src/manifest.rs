@@ -33,6 +33,193 @@ pub struct Manifest {
     pub memory: Option<MemoryManifest>,
 }
 
+/// Bounds a manifest must keep to be loaded: far past any real model, small enough that
+/// nothing sized from them can exhaust a board's memory before the graph is even read.
+pub mod limits {
+    /// Labels of a classifier, columns of a forecaster.
+    pub const MAX_NAMES: usize = 4096;
+    /// Bytes of one label, column, target or other manifest string.
+    pub const MAX_NAME_BYTES: usize = 256;
+    /// Position embeddings (BERT-family models have 512; long-context ones 8192).
+    pub const MAX_POSITIONS: usize = 8192;
+    /// Rows of history or forecast.
+    pub const MAX_ROWS: usize = 100_000;
+    /// Values of one window (`lookback × columns`) or one forecast (`horizon × targets`).
+    pub const MAX_WINDOW_VALUES: usize = 1 << 22;
+    /// Self-test cases.
+    pub const MAX_SELF_TESTS: usize = 1024;
+    /// Seconds between two rows of a series: a century.
+    pub const MAX_STEP_SECONDS: i64 = 100 * 366 * 86_400;
+}
+
+impl Manifest {
+    /// Checks every field against the others and against [`limits`]; the reason names the
+    /// field. Run on every bundle before anything is sized from it.
+    pub fn validate(&self) -> Result<(), String> {
+        use limits::*;
+        for (field, s) in [
+            ("exporter_version", &self.exporter_version),
+            ("architecture", &self.architecture),
+            ("precision", &self.precision),
+            ("source", &self.source),
+        ] {
+            check_name(field, s)?;
+        }
+        let t = &self.self_test;
+        if !t.tolerance.is_finite() || t.tolerance < 0.0 {
+            return Err(format!("self_test.tolerance is {}", t.tolerance));
+        }
+        if t.cases.len() > MAX_SELF_TESTS {
+            return Err(format!(
+                "{} self-test cases; at most {MAX_SELF_TESTS}",
+                t.cases.len()
+            ));
+        }
+        match &self.model {
+            ModelKind::Classifier(c) => c.validate(t),
+            ModelKind::Forecaster(f) => f.validate(t),
+        }
+    }
+}
+
+fn check_name(field: &str, s: &str) -> Result<(), String> {
+    if s.len() > limits::MAX_NAME_BYTES {
+        return Err(format!(
+            "{field} is {} bytes; at most {}",
+            s.len(),
+            limits::MAX_NAME_BYTES
+        ));
+    }
+    Ok(())
+}
+
+fn check_names(field: &str, names: &[String]) -> Result<(), String> {
+    if names.is_empty() {
+        return Err(format!("{field} is empty"));
+    }
+    if names.len() > limits::MAX_NAMES {
+        return Err(format!(
+            "{field} has {} entries; at most {}",
+            names.len(),
+            limits::MAX_NAMES
+        ));
+    }
+    names.iter().try_for_each(|n| check_name(field, n))
+}
+
+fn check_expected(i: usize, case: &SelfTestCase, outputs: usize) -> Result<(), String> {
+    if case.expected.len() != outputs {
+        return Err(format!(
+            "self-test case {i} expects {} outputs; the model gives {outputs}",
+            case.expected.len()
+        ));
+    }
+    if case.expected.iter().any(|v| !v.is_finite()) {
+        return Err(format!("self-test case {i} expects a non-finite output"));
+    }
+    Ok(())
+}
+
+impl ClassifierMeta {
+    fn validate(&self, t: &SelfTest) -> Result<(), String> {
+        use limits::*;
+        check_names("labels", &self.labels)?;
+        let p = self.max_position_embeddings;
+        if !(2..=MAX_POSITIONS).contains(&p) {
+            return Err(format!(
+                "max_position_embeddings is {p}; must be 2 to {MAX_POSITIONS}"
+            ));
+        }
+        if !(2..=p).contains(&self.max_tokens) {
+            return Err(format!(
+                "max_tokens is {}; must be 2 to max_position_embeddings ({p})",
+                self.max_tokens
+            ));
+        }
+        for (i, case) in t.cases.iter().enumerate() {
+            let text = case
+                .text
+                .as_deref()
+                .ok_or_else(|| format!("self-test case {i} of a classifier has no text"))?;
+            if text.trim().is_empty() || text.len() > crate::classify::MAX_TEXT_BYTES {
+                return Err(format!(
+                    "self-test case {i} has a text of {} bytes; must be 1 to {}",
+                    text.len(),
+                    crate::classify::MAX_TEXT_BYTES
+                ));
+            }
+            check_expected(i, case, self.labels.len())?;
+        }
+        Ok(())
+    }
+}
+
+impl ForecasterMeta {
+    fn validate(&self, t: &SelfTest) -> Result<(), String> {
+        use limits::*;
+        check_names("columns", &self.columns)?;
+        check_names("targets", &self.targets)?;
+        if let Some(missing) = self.targets.iter().find(|t| !self.columns.contains(t)) {
+            return Err(format!("target `{missing}` is not one of the columns"));
+        }
+        let f = self.columns.len();
+        for (field, rows) in [("lookback", self.lookback), ("horizon", self.horizon)] {
+            if !(1..=MAX_ROWS).contains(&rows) {
+                return Err(format!("{field} is {rows}; must be 1 to {MAX_ROWS}"));
+            }
+        }
+        if self.lookback * f > MAX_WINDOW_VALUES
+            || self.horizon * self.targets.len() > MAX_WINDOW_VALUES
+        {
+            return Err(format!(
+                "a window of {} × {f} or a forecast of {} × {} values is over {MAX_WINDOW_VALUES}",
+                self.lookback,
+                self.horizon,
+                self.targets.len()
+            ));
+        }
+        for (field, values) in [("mean", &self.mean), ("std", &self.std)] {
+            if values.len() != f {
+                return Err(format!(
+                    "{field} has {} values for {f} columns",
+                    values.len()
+                ));
+            }
+            if values.iter().any(|v| !v.is_finite()) {
+                return Err(format!("{field} holds a non-finite value"));
+            }
+        }
+        if let Some(c) = self.std.iter().position(|&s| s <= 0.0) {
+            return Err(format!(
+                "std of column `{}` is {}; must be positive",
+                self.columns[c], self.std[c]
+            ));
+        }
+        if let Some(step) = self.step_seconds {
+            if !(1..=MAX_STEP_SECONDS).contains(&step) {
+                return Err(format!(
+                    "step_seconds is {step}; must be 1 to {MAX_STEP_SECONDS}"
+                ));
+            }
+        }
+        for (i, case) in t.cases.iter().enumerate() {
+            let window = case
+                .window
+                .as_deref()
+                .ok_or_else(|| format!("self-test case {i} of a forecaster has no window"))?;
+            if window.len() != self.lookback * f {
+                return Err(format!(
+                    "self-test case {i} has a window of {} values; the model takes {} × {f}",
+                    window.len(),
+                    self.lookback
+                ));
+            }
+            check_expected(i, case, self.horizon * self.targets.len())?;
+        }
+        Ok(())
+    }
+}
+
 /// Memory needs measured by the exporter's preflight (see `kinglet_runtime::memory`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MemoryManifest {
@@ -158,4 +345,179 @@ pub struct SelfTestCase {
     pub window: Option<Vec<f32>>,
     /// Expected raw outputs (logits for classifiers).
     pub expected: Vec<f32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forecaster() -> Manifest {
+        Manifest {
+            exporter_version: "0.1.0".into(),
+            architecture: "DLinear".into(),
+            precision: "f32".into(),
+            source: "model.onnx".into(),
+            parameter_count: 10,
+            model: ModelKind::Forecaster(ForecasterMeta {
+                columns: vec!["a".into(), "OT".into()],
+                targets: vec!["OT".into()],
+                lookback: 3,
+                horizon: 2,
+                mean: vec![0.0, 1.0],
+                std: vec![1.0, 2.0],
+                channels_first: false,
+                step_seconds: Some(3600),
+            }),
+            self_test: SelfTest {
+                tolerance: 1e-3,
+                cases: vec![SelfTestCase {
+                    text: None,
+                    window: Some(vec![0.0; 6]),
+                    expected: vec![1.0, 2.0],
+                }],
+            },
+            quantization: None,
+            memory: None,
+        }
+    }
+
+    fn classifier() -> Manifest {
+        Manifest {
+            model: ModelKind::Classifier(ClassifierMeta {
+                labels: vec!["negative".into(), "positive".into()],
+                multi_label: false,
+                max_tokens: 128,
+                max_position_embeddings: 512,
+            }),
+            self_test: SelfTest {
+                tolerance: 0.25,
+                cases: vec![SelfTestCase {
+                    text: Some("a fine film".into()),
+                    window: None,
+                    expected: vec![-1.0, 1.0],
+                }],
+            },
+            ..forecaster()
+        }
+    }
+
+    fn refused(m: Manifest, edit: impl FnOnce(&mut Manifest), needle: &str) {
+        let mut m = m;
+        edit(&mut m);
+        let e = m.validate().unwrap_err();
+        assert!(e.contains(needle), "`{e}` should mention `{needle}`");
+    }
+
+    fn fc(m: &mut Manifest) -> &mut ForecasterMeta {
+        match &mut m.model {
+            ModelKind::Forecaster(f) => f,
+            _ => unreachable!(),
+        }
+    }
+
+    fn cl(m: &mut Manifest) -> &mut ClassifierMeta {
+        match &mut m.model {
+            ModelKind::Classifier(c) => c,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn consistent_manifests_pass() {
+        forecaster().validate().unwrap();
+        classifier().validate().unwrap();
+    }
+
+    #[test]
+    fn forecaster_fields_that_disagree_or_overflow_are_refused_by_name() {
+        refused(
+            forecaster(),
+            |m| fc(m).mean.truncate(1),
+            "mean has 1 values for 2 columns",
+        );
+        refused(forecaster(), |m| fc(m).std = vec![1.0], "std has 1 values");
+        refused(forecaster(), |m| fc(m).std[0] = 0.0, "std of column `a`");
+        refused(
+            forecaster(),
+            |m| fc(m).mean[1] = f32::NAN,
+            "mean holds a non-finite",
+        );
+        refused(forecaster(), |m| fc(m).columns.clear(), "columns is empty");
+        refused(
+            forecaster(),
+            |m| fc(m).targets = vec!["b".into()],
+            "target `b`",
+        );
+        refused(forecaster(), |m| fc(m).lookback = 0, "lookback is 0");
+        refused(forecaster(), |m| fc(m).lookback = usize::MAX, "lookback is");
+        refused(forecaster(), |m| fc(m).horizon = 1 << 40, "horizon is");
+        refused(
+            forecaster(),
+            |m| fc(m).step_seconds = Some(i64::MAX),
+            "step_seconds",
+        );
+        refused(
+            forecaster(),
+            |m| fc(m).step_seconds = Some(-1),
+            "step_seconds",
+        );
+        refused(
+            forecaster(),
+            |m| m.self_test.cases[0].window = Some(vec![0.0; 5]),
+            "window of 5",
+        );
+        refused(
+            forecaster(),
+            |m| m.self_test.cases[0].expected.push(0.0),
+            "expects 3 outputs",
+        );
+        refused(
+            forecaster(),
+            |m| m.self_test.tolerance = f32::INFINITY,
+            "tolerance",
+        );
+        refused(
+            forecaster(),
+            |m| {
+                let f = fc(m);
+                f.columns = (0..5000).map(|i| format!("c{i}")).collect();
+            },
+            "at most 4096",
+        );
+    }
+
+    #[test]
+    fn classifier_fields_that_disagree_or_overflow_are_refused_by_name() {
+        refused(classifier(), |m| cl(m).labels.clear(), "labels is empty");
+        refused(
+            classifier(),
+            |m| cl(m).labels[0] = "x".repeat(300),
+            "labels is 300 bytes",
+        );
+        refused(
+            classifier(),
+            |m| cl(m).max_tokens = 1000,
+            "max_tokens is 1000",
+        );
+        refused(
+            classifier(),
+            |m| cl(m).max_position_embeddings = 1 << 20,
+            "max_position_embeddings",
+        );
+        refused(
+            classifier(),
+            |m| m.self_test.cases[0].text = None,
+            "no text",
+        );
+        refused(
+            classifier(),
+            |m| m.self_test.cases[0].expected.truncate(1),
+            "expects 1 outputs",
+        );
+        refused(
+            classifier(),
+            |m| m.architecture = "A".repeat(1000),
+            "architecture is 1000 bytes",
+        );
+    }
 }

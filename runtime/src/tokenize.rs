@@ -39,6 +39,13 @@ impl TextTokenizer {
         })
     }
 
+    /// The largest id the tokenizer can emit (its vocabulary and added tokens).
+    pub fn max_id(&self) -> Option<usize> {
+        let added = self.inner.get_added_tokens_decoder().keys().copied().max();
+        let vocab = self.inner.get_vocab(false).values().copied().max();
+        added.max(vocab).map(|id| id as usize)
+    }
+
     /// Tokenizes `text` with special tokens, truncating to `max_tokens` tokens in total.
     pub fn encode(&mut self, text: &str, max_tokens: usize) -> Result<Tokens> {
         if self.max_tokens != max_tokens {

@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod forecast;
 mod hf_fixtures;
+mod hostile_bundles;
 mod memory;
 mod ordinary_input;
 mod protocol;
