@@ -379,7 +379,7 @@ impl BundleFile {
                 "the graph changed on disk while it was loaded",
             ));
         }
-        parsed.map_err(|e| Error::Inference(format!("cannot load graph: {e:#}")))
+        parsed.map_err(|e| bad(&self.path, format!("graph: {e:#}")))
     }
 }
 

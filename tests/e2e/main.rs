@@ -10,6 +10,7 @@ mod forecast;
 mod hf_fixtures;
 mod hostile_bundles;
 mod memory;
+mod mutations;
 mod ordinary_input;
 mod protocol;
 mod quantized;

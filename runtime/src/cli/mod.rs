@@ -118,7 +118,7 @@ pub fn main() -> ExitCode {
         // the reader went away (`| head`): nothing is wrong, as in ripgrep
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kinglet: error: {e:#}");
+            eprintln!("kinglet: error: {}", one_line(&format!("{e:#}")));
             ExitCode::from(exit_code(&e))
         }
     }
@@ -142,6 +142,26 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
             .collect(),
     )
 }
+
+/// An error message as one terminal line: line breaks (tract's parse errors quote the
+/// source over several lines) become ` | `, control characters are escaped, and past
+/// [`MAX_ERROR_CHARS`] it is cut with `…`.
+pub fn one_line(message: &str) -> String {
+    let joined = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ");
+    let mut out: String = printable(&joined).chars().take(MAX_ERROR_CHARS).collect();
+    if out.len() < printable(&joined).len() {
+        out.push('…');
+    }
+    out
+}
+
+/// Longest error line printed, in characters.
+pub const MAX_ERROR_CHARS: usize = 2000;
 
 /// Whether `e` comes from writing into a pipe whose reader has closed it.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -189,6 +209,18 @@ pub fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multi_line_errors_print_as_one_escaped_bounded_line() {
+        let m = one_line("cannot load graph: at line 2, in Tag:\nversion 1.0;\n^\n\u{1b}[2J");
+        assert_eq!(
+            m,
+            "cannot load graph: at line 2, in Tag: | version 1.0; | ^ | \\u{1b}[2J"
+        );
+        let long = one_line(&"x".repeat(10_000));
+        assert_eq!(long.chars().count(), MAX_ERROR_CHARS + 1);
+        assert!(long.ends_with('…'));
+    }
 
     #[test]
     fn control_characters_from_a_bundle_reach_the_terminal_escaped() {
