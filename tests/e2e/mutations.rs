@@ -552,6 +552,10 @@ fn run_limited(args: &[&std::ffi::OsStr]) -> Ran {
     use std::os::unix::process::ExitStatusExt;
     let start = Instant::now();
     let mut command = std::process::Command::new(kinglet_bin());
+    #[allow(
+        clippy::zombie_processes,
+        reason = "reaped by the wait4 loop below, which also reads its usage"
+    )]
     let mut child = command
         .args(args)
         .stdin(std::process::Stdio::null())
