@@ -221,6 +221,8 @@ pub fn export_hf_classifier(
         path: out.to_owned(),
         manifest: Manifest {
             exporter_version: kinglet_runtime::VERSION.to_string(),
+            name: String::new(),
+            version: String::new(),
             architecture: built.architecture.clone(),
             precision: options.precision.name().into(),
             source,
@@ -232,6 +234,7 @@ pub fn export_hf_classifier(
         },
         graph: graph_to_nnef(&built.model)?,
         tokenizer: Some(built.tokenizer_json.clone()),
+        signer: None,
     };
     let tokenizer_json = built.tokenizer_json.as_slice();
 

@@ -244,6 +244,8 @@ pub fn export_onnx_forecaster(
         path: out.to_owned(),
         manifest: Manifest {
             exporter_version: kinglet_runtime::VERSION.to_string(),
+            name: String::new(),
+            version: String::new(),
             architecture: "onnx-forecaster".into(),
             precision: options.precision.name().into(),
             source: onnx
@@ -258,6 +260,7 @@ pub fn export_onnx_forecaster(
         },
         graph: graph_to_nnef(&model)?,
         tokenizer: None,
+        signer: None,
     };
     let mut reloaded = Forecaster::from_bundle(&bundle)?;
     let mut in_memory = Forecaster::with_engine(meta.clone(), Engine::from_typed(model)?)?;

@@ -20,6 +20,7 @@ pub mod lstm;
 pub mod onnx;
 pub mod quantize;
 pub mod rec;
+pub mod stamp;
 pub mod weights;
 
 pub use error::{ExportError, Result};

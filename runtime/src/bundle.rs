@@ -15,11 +15,14 @@
 //! | len − 4 | 4 | CRC-32 (IEEE) of every preceding byte |
 //!
 //! The length field lets a truncated copy be named as such; the CRC catches bit flips anywhere.
-//! Sections are `manifest` (JSON, see [`crate::manifest`]), `graph` (NNEF tar) and `tokenizer`
-//! (Hugging Face tokenizer.json).
+//! Sections are `manifest` (JSON, see [`crate::manifest`]), `graph` (NNEF tar), `tokenizer`
+//! (Hugging Face tokenizer.json) and, in a signed bundle, `signature` (last, directly before the
+//! CRC; see [`crate::signature`]).
 
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
+use crate::signature::{PublicKey, SecretKey, SECTION_SIGNATURE, SIGNATURE_BYTES};
+use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 
 /// First eight bytes of every bundle.
@@ -49,6 +52,9 @@ pub struct Bundle {
     pub graph: Vec<u8>,
     /// tokenizer.json bytes, for text models.
     pub tokenizer: Option<Vec<u8>>,
+    /// Who signed the file it was read from (its signature checked); `None` if unsigned.
+    /// [`Bundle::to_bytes`] writes an unsigned bundle, [`Bundle::to_signed_bytes`] a signed one.
+    pub signer: Option<PublicKey>,
 }
 
 impl Bundle {
@@ -68,6 +74,16 @@ impl Bundle {
         let body_end = bytes.len() - TRAILER_BYTES;
         let stored_crc = u32::from_le_bytes(bytes[body_end..].try_into().expect("4 bytes"));
         check_crc(stored_crc, crc32fast::hash(&bytes[..body_end]), path)?;
+        let signer = match layout.signature(body_end, path)? {
+            Some(sig) => Some(
+                crate::signature::check_body(
+                    &bytes[sig.clone()],
+                    &sha2::Sha256::digest(&bytes[..sig.start]).into(),
+                )
+                .map_err(|reason| signature_error(path, reason))?,
+            ),
+            None => None,
+        };
         let section = |name: &str| layout.get(name).map(|r| bytes[r].to_vec());
         let manifest = layout.manifest(section(SECTION_MANIFEST), path)?;
         let graph = section(SECTION_GRAPH).ok_or_else(|| bad(path, "no `graph` section"))?;
@@ -76,16 +92,33 @@ impl Bundle {
             manifest,
             graph,
             tokenizer: section(SECTION_TOKENIZER),
+            signer,
         })
     }
 
-    /// Serializes the bundle to bytes in the layout documented at the top of this module.
+    /// Serializes the bundle to bytes in the layout documented at the top of this module,
+    /// unsigned.
     pub fn to_bytes(&self) -> Vec<u8> {
+        self.encode(None)
+    }
+
+    /// Serializes the bundle signed by `key`: a last `signature` section holds the Ed25519
+    /// signature of every byte before it (see [`crate::signature`]).
+    pub fn to_signed_bytes(&self, key: &SecretKey) -> Vec<u8> {
+        self.encode(Some(key))
+    }
+
+    fn encode(&self, key: Option<&SecretKey>) -> Vec<u8> {
         let manifest = serde_json::to_vec_pretty(&self.manifest).expect("manifest serializes");
         let mut sections: Vec<(&str, &[u8])> =
             vec![(SECTION_MANIFEST, &manifest), (SECTION_GRAPH, &self.graph)];
         if let Some(tok) = &self.tokenizer {
             sections.push((SECTION_TOKENIZER, tok));
+        }
+        // signed last, over everything before it; a placeholder until then
+        let placeholder = [0u8; SIGNATURE_BYTES];
+        if key.is_some() {
+            sections.push((SECTION_SIGNATURE, &placeholder));
         }
         let table_end = HEADER_BYTES + sections.len() * ENTRY_BYTES;
         let total = table_end + sections.iter().map(|s| s.1.len()).sum::<usize>() + TRAILER_BYTES;
@@ -104,8 +137,14 @@ impl Bundle {
             out.extend_from_slice(&(body.len() as u64).to_le_bytes());
             offset += body.len() as u64;
         }
-        for (_, body) in &sections {
-            out.extend_from_slice(body);
+        for (name, body) in &sections {
+            match key {
+                Some(key) if *name == SECTION_SIGNATURE => {
+                    let digest: [u8; 32] = sha2::Sha256::digest(&out).into();
+                    out.extend_from_slice(&key.sign_digest(&digest));
+                }
+                _ => out.extend_from_slice(body),
+            }
         }
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
@@ -142,6 +181,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 fn bad(path: &Path, reason: impl Into<String>) -> Error {
     Error::BadBundle {
+        path: path.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn signature_error(path: &Path, reason: impl Into<String>) -> Error {
+    Error::Signature {
         path: path.to_owned(),
         reason: reason.into(),
     }
@@ -227,6 +273,35 @@ impl Layout {
             .map(|(_, r)| r.clone())
     }
 
+    /// Where the signature lies, if the bundle is signed: it must be the last section, of
+    /// [`SIGNATURE_BYTES`], ending where the CRC starts, so that every other byte is signed.
+    fn signature(&self, body_end: usize, path: &Path) -> Result<Option<std::ops::Range<usize>>> {
+        let Some(at) = self
+            .sections
+            .iter()
+            .position(|(n, _)| n == SECTION_SIGNATURE)
+        else {
+            return Ok(None);
+        };
+        let range = self.sections[at].1.clone();
+        let after_every_other = self
+            .sections
+            .iter()
+            .enumerate()
+            .all(|(i, (_, r))| i == at || r.end <= range.start);
+        if at + 1 != self.sections.len()
+            || range.len() != SIGNATURE_BYTES
+            || range.end != body_end
+            || !after_every_other
+        {
+            return Err(signature_error(
+                path,
+                "its signature section is not the last thing before the checksum",
+            ));
+        }
+        Ok(Some(range))
+    }
+
     fn manifest(&self, body: Option<Vec<u8>>, path: &Path) -> Result<Manifest> {
         let body = body.ok_or_else(|| bad(path, "no `manifest` section"))?;
         let manifest: Manifest = serde_json::from_slice(&body)
@@ -251,6 +326,10 @@ pub struct BundleFile {
     pub tokenizer: Option<Vec<u8>>,
     /// Length of the whole file.
     pub file_bytes: u64,
+    /// SHA-256 of the whole file, as `sha256sum` prints it.
+    pub sha256: [u8; 32],
+    /// Who signed it (the signature checked against every byte before it); `None` if unsigned.
+    pub signer: Option<PublicKey>,
     graph: std::ops::Range<usize>,
     /// CRC-32 of the graph section as the checksum pass read it.
     graph_crc: u32,
@@ -286,8 +365,12 @@ impl BundleFile {
             .ok_or_else(|| bad(path, "no `graph` section"))?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         let body_end = file_bytes - TRAILER_BYTES as u64;
+        let signature = layout.signature(body_end as usize, path)?;
+        let signed_end = signature.as_ref().map_or(usize::MAX, |r| r.start);
         let mut hasher = crc32fast::Hasher::new();
         let mut graph_hasher = crc32fast::Hasher::new();
+        let mut sha = sha2::Sha256::new();
+        let mut signed_digest = None;
         let mut chunk = vec![0u8; 1 << 16];
         let mut body = (&mut file).take(body_end);
         let mut at = 0usize;
@@ -301,11 +384,20 @@ impl BundleFile {
             if from < to {
                 graph_hasher.update(&chunk[from - at..to - at]);
             }
+            if (at..at + n).contains(&signed_end) {
+                // the signed bytes end inside this chunk: keep their digest, hash on
+                sha.update(&chunk[..signed_end - at]);
+                signed_digest = Some(sha.clone().finalize());
+                sha.update(&chunk[signed_end - at..n]);
+            } else {
+                sha.update(&chunk[..n]);
+            }
             at += n;
         }
         let mut trailer = [0u8; TRAILER_BYTES];
         file.read_exact(&mut trailer).map_err(io)?;
         check_crc(u32::from_le_bytes(trailer), hasher.finalize(), path)?;
+        sha.update(trailer);
         let mut section = |name: &str| -> Result<Option<Vec<u8>>> {
             let Some(range) = layout.get(name) else {
                 return Ok(None);
@@ -315,6 +407,17 @@ impl BundleFile {
             file.read_exact(&mut body).map_err(io)?;
             Ok(Some(body))
         };
+        let signer = match (&signature, signed_digest) {
+            (Some(_), Some(digest)) => {
+                let body = section(SECTION_SIGNATURE)?.expect("the section was found");
+                Some(
+                    crate::signature::check_body(&body, &digest.into())
+                        .map_err(|reason| signature_error(path, reason))?,
+                )
+            }
+            (Some(_), None) => return Err(signature_error(path, "its signature was not read")),
+            (None, _) => None,
+        };
         let manifest = layout.manifest(section(SECTION_MANIFEST)?, path)?;
         let tokenizer = section(SECTION_TOKENIZER)?;
         Ok(BundleFile {
@@ -322,10 +425,44 @@ impl BundleFile {
             manifest,
             tokenizer,
             file_bytes,
+            sha256: sha.finalize().into(),
+            signer,
             graph,
             graph_crc: graph_hasher.finalize(),
             file,
         })
+    }
+
+    /// Refuses the bundle unless one of `trusted` signed it (nothing to check when `None`:
+    /// the signature of a signed bundle was checked at open).
+    pub fn check_trust(&self, trusted: Option<&crate::signature::TrustedKeys>) -> Result<()> {
+        let Some(trusted) = trusted else {
+            return Ok(());
+        };
+        match &self.signer {
+            Some(signer) if trusted.trusts(signer) => Ok(()),
+            Some(signer) => Err(signature_error(
+                &self.path,
+                format!(
+                    "it is signed by {}, which is not among the {} trusted key(s) in {}",
+                    signer.to_hex(),
+                    trusted.keys.len(),
+                    trusted.path.display()
+                ),
+            )),
+            None => Err(signature_error(
+                &self.path,
+                format!(
+                    "it is not signed, and signatures by the keys in {} are required",
+                    trusted.path.display()
+                ),
+            )),
+        }
+    }
+
+    /// SHA-256 of the whole file as 64 hex digits (what `sha256sum` prints).
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(self.sha256)
     }
 
     /// Length of the graph section (the NNEF tar).
@@ -411,6 +548,8 @@ mod tests {
             path: PathBuf::from("tiny.kinglet"),
             manifest: Manifest {
                 exporter_version: "0.0.0".into(),
+                name: String::new(),
+                version: String::new(),
                 architecture: "Test".into(),
                 precision: "f32".into(),
                 source: String::new(),
@@ -427,6 +566,7 @@ mod tests {
             },
             graph: b"graph-bytes".to_vec(),
             tokenizer: Some(b"{}".to_vec()),
+            signer: None,
         }
     }
 

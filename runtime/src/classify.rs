@@ -69,6 +69,7 @@ impl Classifier {
         let ModelKind::Classifier(meta) = &file.manifest.model else {
             return Err(unsupported("this bundle is a forecaster, not a classifier"));
         };
+        file.check_trust(options.trusted.as_ref())?;
         let budget = crate::memory::Budget::new(options, &file.manifest);
         let before = meter.held();
         let tokenizer = TextTokenizer::from_bytes(

@@ -15,6 +15,10 @@ pub enum Error {
     /// The bundle's bytes are not a valid kinglet bundle (bad magic, truncated, bad checksum …).
     #[error("bundle {path} is invalid: {reason}")]
     BadBundle { path: PathBuf, reason: String },
+    /// The bundle's signature is broken, or it is not signed by a trusted key when one is
+    /// required.
+    #[error("bundle {path} is refused: {reason}")]
+    Signature { path: PathBuf, reason: String },
     /// The bundle is valid but its manifest says something this runtime cannot honour.
     #[error("bundle {path}: {reason}")]
     Unsupported { path: PathBuf, reason: String },

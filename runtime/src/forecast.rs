@@ -88,6 +88,7 @@ impl Forecaster {
                 reason: "this bundle is not a forecaster".into(),
             });
         };
+        file.check_trust(options.trusted.as_ref())?;
         let budget = crate::memory::Budget::new(options, &file.manifest);
         let meta = meta.clone();
         let model = file.read_graph()?;

@@ -25,6 +25,7 @@ pub mod plot;
 pub mod serial;
 pub mod series;
 pub mod serve;
+pub mod signature;
 pub mod tokenize;
 pub mod verify;
 pub mod window;

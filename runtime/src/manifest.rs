@@ -10,6 +10,13 @@ use serde::{Deserialize, Serialize};
 pub struct Manifest {
     /// Version of `kinglet-export` that wrote the bundle.
     pub exporter_version: String,
+    /// The model's name for people and fleets (`kinglet-export --name`; empty in bundles from
+    /// before it, where the file name stands in).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// The model's own version (`kinglet-export --model-version`), e.g. `2026-12-02` or `3`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
     /// Architecture the graph was built from, e.g. `BertForSequenceClassification`.
     pub architecture: String,
     /// Numeric precision of the stored weights: `f32`, `f16`, `int8`, `q4`.
@@ -59,6 +66,8 @@ impl Manifest {
         use limits::*;
         for (field, s) in [
             ("exporter_version", &self.exporter_version),
+            ("name", &self.name),
+            ("version", &self.version),
             ("architecture", &self.architecture),
             ("precision", &self.precision),
             ("source", &self.source),
@@ -354,6 +363,8 @@ mod tests {
     fn forecaster() -> Manifest {
         Manifest {
             exporter_version: "0.1.0".into(),
+            name: String::new(),
+            version: String::new(),
             architecture: "DLinear".into(),
             precision: "f32".into(),
             source: "model.onnx".into(),
@@ -450,7 +461,11 @@ mod tests {
         );
         refused(forecaster(), |m| fc(m).lookback = 0, "lookback is 0");
         refused(forecaster(), |m| fc(m).lookback = usize::MAX, "lookback is");
-        refused(forecaster(), |m| fc(m).horizon = 1 << 40, "horizon is");
+        refused(
+            forecaster(),
+            |m| fc(m).horizon = u32::MAX as usize,
+            "horizon is",
+        );
         refused(
             forecaster(),
             |m| fc(m).step_seconds = Some(i64::MAX),

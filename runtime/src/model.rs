@@ -30,6 +30,10 @@ pub struct Loaded {
     pub graph_bytes: usize,
     /// Bytes of the tokenizer section (0 for forecasters).
     pub tokenizer_bytes: usize,
+    /// SHA-256 of the whole bundle file, as `sha256sum` prints it.
+    pub sha256_hex: String,
+    /// The key that signed the bundle (its signature checked), if it is signed.
+    pub signer: Option<crate::signature::PublicKey>,
 }
 
 impl Model {
@@ -41,6 +45,8 @@ impl Model {
         let file_bytes = file.file_bytes;
         let graph_bytes = file.graph_bytes();
         let tokenizer_bytes = file.tokenizer.as_ref().map_or(0, Vec::len);
+        let sha256_hex = file.sha256_hex();
+        let signer = file.signer.clone();
         let model = match &file.manifest.model {
             ModelKind::Classifier(_) => {
                 Model::Classifier(Box::new(Classifier::load_file(meter, file, options)?))
@@ -55,6 +61,8 @@ impl Model {
             file_bytes,
             graph_bytes,
             tokenizer_bytes,
+            sha256_hex,
+            signer,
         })
     }
 

@@ -126,7 +126,7 @@ fn forecaster_manifests_that_disagree_with_themselves_are_refused() {
     let cases: [(Edit, &str); 5] = [
         (|f| f.mean.truncate(6), "mean has 6 values for 7 columns"),
         (|f| f.columns.clear(), "columns is empty"),
-        (|f| f.lookback = 1 << 40, "lookback is"),
+        (|f| f.lookback = u32::MAX as usize, "lookback is"),
         (|f| f.step_seconds = Some(i64::MAX), "step_seconds"),
         (|f| f.std[2] = 0.0, "std of column"),
     ];

@@ -17,3 +17,4 @@ mod quantized;
 mod sentiment;
 mod serial;
 mod shared;
+mod signing;

@@ -47,9 +47,9 @@ impl Rng {
 }
 
 /// A bundle's sections, in table order.
-type Sections = Vec<(String, Vec<u8>)>;
+pub(crate) type Sections = Vec<(String, Vec<u8>)>;
 
-fn sections_of(bytes: &[u8]) -> Sections {
+pub(crate) fn sections_of(bytes: &[u8]) -> Sections {
     let count = u16::from_le_bytes([bytes[10], bytes[11]]) as usize;
     (0..count)
         .map(|i| {
@@ -65,7 +65,7 @@ fn sections_of(bytes: &[u8]) -> Sections {
 }
 
 /// The container layout of `runtime/src/bundle.rs`, written independently of it.
-fn seal(sections: &Sections) -> Vec<u8> {
+pub(crate) fn seal(sections: &Sections) -> Vec<u8> {
     let table_end = 32 + 32 * sections.len();
     let total = table_end + sections.iter().map(|s| s.1.len()).sum::<usize>() + 4;
     let mut out = b"KINGLET\0".to_vec();
@@ -89,7 +89,7 @@ fn seal(sections: &Sections) -> Vec<u8> {
 }
 
 /// Replaces (or appends) the trailing CRC so the file's checksum is valid again.
-fn reseal_crc(mut bytes: Vec<u8>) -> Vec<u8> {
+pub(crate) fn reseal_crc(mut bytes: Vec<u8>) -> Vec<u8> {
     let total = bytes.len() + 4;
     if bytes.len() >= 20 {
         bytes[12..20].copy_from_slice(&(total as u64).to_le_bytes());

@@ -86,8 +86,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         step_seconds: args.step_seconds,
         check,
     };
+    let stamp = args.output.stamp.load()?;
     let report = export_onnx_forecaster(&args.model, &args.output.output, &options)
         .with_context(|| format!("exporting {}", args.model.display()))?;
+    super::finish(&args.output.output, &stamp)?;
     if let Some(q) = &report.quantization {
         println!("float vs {precision} on {} ({} windows)", q.data, q.rows);
         if let (Some(f), Some(p)) = (q.float_mse, q.quantized_mse) {

@@ -46,8 +46,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         precision,
         check,
     };
+    let stamp = args.output.stamp.load()?;
     let report = export_hf_classifier(&args.checkpoint, &args.output.output, &options)
         .with_context(|| format!("exporting {}", args.checkpoint.display()))?;
+    super::finish(&args.output.output, &stamp)?;
     if let Some(q) = &report.quantization {
         print_comparison(q, precision);
     }

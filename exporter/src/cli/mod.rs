@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 mod forecast;
 mod hf;
+mod sign;
 
 /// Turn a trained model into a kinglet bundle.
 #[derive(Debug, Parser)]
@@ -26,6 +27,11 @@ enum Command {
     Bert(hf::Args),
     /// Export an ONNX time-series forecaster with its normalization.
     Forecast(forecast::Args),
+    /// Make an Ed25519 key pair for signing bundles: NAME.key (secret, mode 0600, stays on the
+    /// build machine) and NAME.pub (for the devices' --require-signed).
+    Keygen(sign::KeygenArgs),
+    /// Sign (or re-sign, rename, re-version) an existing bundle.
+    Sign(sign::SignArgs),
 }
 
 /// Parses the command line, runs it and maps the outcome to an exit code.
@@ -34,6 +40,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bert(args) => hf::run(args),
         Command::Forecast(args) => forecast::run(args),
+        Command::Keygen(args) => sign::keygen(args),
+        Command::Sign(args) => sign::sign(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -50,4 +58,44 @@ pub struct Output {
     /// Bundle to write (written to a temporary file, then renamed).
     #[arg(short, long, value_name = "OUT.kinglet")]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub stamp: StampArgs,
+}
+
+/// Naming and signing, for every command that writes a bundle.
+#[derive(Debug, clap::Args)]
+pub struct StampArgs {
+    /// Sign the bundle with this secret key (from `kinglet-export keygen`).
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<PathBuf>,
+    /// The model's name, shown by `kinglet inspect` [default: the output file's stem].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// The model's version, shown by `kinglet inspect`, e.g. 2026-12-02 or 3.
+    #[arg(long, value_name = "V")]
+    pub model_version: Option<String>,
+}
+
+impl StampArgs {
+    /// The stamp, with the key read now (so a bad key fails before a long export).
+    pub fn load(&self) -> anyhow::Result<crate::stamp::Stamp> {
+        let key = match &self.sign {
+            Some(path) => Some(kinglet_runtime::signature::SecretKey::read(path)?),
+            None => None,
+        };
+        Ok(crate::stamp::Stamp {
+            name: self.name.clone(),
+            version: self.model_version.clone(),
+            key,
+        })
+    }
+}
+
+/// Applies the stamp to the written bundle and prints what it did.
+pub fn finish(out: &std::path::Path, stamp: &crate::stamp::Stamp) -> anyhow::Result<()> {
+    let report = crate::stamp::stamp(out, out, stamp)?;
+    if let Some(signer) = &report.signer {
+        println!("signed {} by {signer}", out.display());
+    }
+    Ok(())
 }

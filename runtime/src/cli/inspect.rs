@@ -45,8 +45,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let memory = loaded.model.memory().cloned();
     let m = &loaded.manifest;
     let file_bytes = loaded.file_bytes;
+    let name = if m.name.is_empty() {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    } else {
+        m.name.clone()
+    };
+    let signer = loaded.signer.as_ref().map(|k| k.to_hex());
     let mut v = json!({
         "path": path,
+        "name": name,
+        "version": m.version,
+        "sha256": loaded.sha256_hex,
+        "signed_by": signer,
         "architecture": m.architecture,
         "precision": m.precision,
         "source": m.source,
@@ -99,6 +111,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     outln!("model         {}", path.display());
+    outln!("name          {}", printable(&name));
+    if !m.version.is_empty() {
+        outln!("version       {}", printable(&m.version));
+    }
+    outln!("sha256        {}", loaded.sha256_hex);
+    match &signer {
+        Some(key) => outln!("signed by     ed25519 {key} (signature checked)"),
+        None => outln!("signed by     nobody (unsigned)"),
+    }
     outln!("architecture  {}", printable(&m.architecture));
     outln!("precision     {}", printable(&m.precision));
     outln!("source        {}", printable(&m.source));

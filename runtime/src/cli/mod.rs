@@ -12,6 +12,7 @@
 //! | 4 | bad input: empty text, non-UTF-8 text, unreadable input file |
 //! | 5 | `verify`: the bundle's self-test deviates past its tolerance |
 //! | 6 | memory: the model needs more than `--budget`, or one input outgrew the arena |
+//! | 7 | trust: the bundle's signature is broken, or `--require-signed` and no trusted key signed it |
 //!
 //! Of several inputs (`classify` with a file, lines or arguments), one that fails does not
 //! stop the others: it is reported in its place and the exit code is the first failure's.
@@ -43,7 +44,8 @@ pub use eval::parse_rows;
 pub use model_path::{default_model_path, ModelArg};
 
 const EXIT_CODES: &str = "Exit codes: 0 success, 1 other failure, 2 bad command line, \
-3 model cannot be loaded, 4 bad input, 5 self-test failed, 6 over the memory budget.";
+3 model cannot be loaded, 4 bad input, 5 self-test failed, 6 over the memory budget, \
+7 bundle not signed by a trusted key (or its signature is broken).";
 
 /// Run kinglet bundles on an edge CPU.
 #[derive(Debug, Parser)]
@@ -182,6 +184,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
                 Error::BadInput(_) | Error::Tokenizer(_) => 4,
                 Error::Inference(_) => 1,
                 Error::Budget(_) | Error::ArenaExceeded(_) => 6,
+                Error::Signature { .. } => 7,
             };
         }
         if let Some(err) = cause.downcast_ref::<CliError>() {

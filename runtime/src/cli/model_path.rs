@@ -18,6 +18,11 @@ pub struct ModelArg {
     /// and allocate outside the arena).
     #[arg(long, value_name = "T", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: u16,
+    /// Load only bundles signed by one of the keys in FILE (lines `kinglet-ed25519-public:…`
+    /// as `kinglet-export keygen` writes them; `#` starts a comment). An unsigned bundle or
+    /// one signed by another key is refused with exit code 7.
+    #[arg(long, value_name = "FILE")]
+    pub require_signed: Option<PathBuf>,
 }
 
 impl ModelArg {
@@ -26,8 +31,22 @@ impl ModelArg {
         crate::engine::set_threads(self.threads as usize)?;
         let options = crate::memory::LoadOptions {
             budget_bytes: self.budget,
+            trusted: self.trusted()?,
         };
         Ok(crate::model::Model::load(self.path()?, &options)?)
+    }
+
+    /// The keys of `--require-signed`, read.
+    pub fn trusted(&self) -> anyhow::Result<Option<crate::signature::TrustedKeys>> {
+        match &self.require_signed {
+            None => Ok(None),
+            Some(path) => Ok(Some(crate::signature::TrustedKeys::read(path).map_err(
+                |e| crate::Error::Signature {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                },
+            )?)),
+        }
     }
 
     /// The explicit path, or the default one.

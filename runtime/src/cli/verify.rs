@@ -20,6 +20,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         report.max_abs_deviation,
         report.tolerance
     );
+    match &loaded.signer {
+        Some(key) => outln!("signed by ed25519 {} (signature checked)", key.to_hex()),
+        None => outln!("unsigned"),
+    }
     if !report.passed() {
         return Err(CliError::SelfTest(format!(
             "self-test deviation {:.3e} exceeds tolerance {:.1e}",

@@ -75,6 +75,9 @@ pub fn margin_bytes(activation_peak_bytes: u64) -> u64 {
 pub struct LoadOptions {
     /// Memory budget in bytes; `None` uses the bundle's default (if it has one).
     pub budget_bytes: Option<u64>,
+    /// Refuse a bundle that is not signed by one of these keys (`--require-signed`);
+    /// `None` accepts unsigned bundles (a signed one is always checked).
+    pub trusted: Option<crate::signature::TrustedKeys>,
 }
 
 /// What a loaded model holds, measured at load.
