@@ -90,6 +90,29 @@ impl<E: InferenceEngine> Device<E> {
         }
     }
 
+    /// Serves `engine` from the next frame on (a model reloaded by the host). A partly received
+    /// frame and the counters carry over; so do the rows pushed so far when the new model's
+    /// window has the same shape, otherwise the window starts empty.
+    pub fn replace_engine(&mut self, engine: E) {
+        let info = engine.info();
+        let same_window = info.kind == self.info.kind
+            && info.lookback == self.info.lookback
+            && info.features == self.info.features;
+        if !same_window {
+            self.ring = match info.kind {
+                ModelKind::Forecaster => Ring::new(info.lookback as usize, info.features as usize),
+                ModelKind::Classifier => None,
+            };
+        }
+        self.engine = engine;
+        self.info = info;
+    }
+
+    /// The engine being served.
+    pub fn engine(&self) -> &E {
+        &self.engine
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> Stats {
         self.stats

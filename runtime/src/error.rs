@@ -37,6 +37,12 @@ pub enum Error {
     /// One inference outgrew the arena reserved at load; only that request failed.
     #[error("memory arena: {0}")]
     ArenaExceeded(String),
+    /// The bundle loaded but its self-test vectors no longer match (refused by an install).
+    #[error("self-test failed: {0}")]
+    SelfTest(String),
+    /// An install directory could not be read or switched (see [`crate::install`]).
+    #[error("install directory {dir}: {reason}")]
+    Install { dir: PathBuf, reason: String },
 }
 
 /// Result alias of the runtime library.

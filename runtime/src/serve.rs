@@ -149,3 +149,81 @@ impl<R: Read, W: Write> Transport for IoTransport<R, W> {
         self.writer.flush()
     }
 }
+
+/// Serves `device` until `reader` closes, as [`kinglet_firmware::Device::run`] does, and
+/// between frames lets `reloader` swap the model (see [`crate::reload`]); `on_reload` hears
+/// each attempt. Read timeouts and interruptions (a `SIGHUP`) are where a reload is looked for
+/// while the line is idle.
+pub fn serve_reloading<R: Read, W: Write>(
+    device: &mut kinglet_firmware::Device<RuntimeEngine>,
+    reader: &mut R,
+    writer: &mut W,
+    reloader: &mut crate::reload::Reloader,
+    mut on_reload: impl FnMut(&crate::reload::ReloadEvent),
+) -> std::io::Result<()> {
+    let mut buf = [0u8; 256];
+    loop {
+        let read = reader.read(&mut buf);
+        if let Some((event, engine)) = reloader.poll() {
+            if let Some(engine) = engine {
+                device.replace_engine(engine);
+            }
+            on_reload(&event);
+        }
+        match read {
+            Ok(0) => return Ok(()),
+            Ok(n) => device.handle(&buf[..n], |bytes| {
+                writer.write_all(bytes)?;
+                writer.flush()
+            })?,
+            Err(e) if kinglet_firmware::client::no_data_yet(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Standard input read straight from its descriptor (no buffer that could hold bytes the
+/// descriptor no longer shows), each read waiting at most `timeout_ms` and then failing with
+/// `TimedOut`, so that an idle serving loop still looks for a reload (a `SIGHUP` that lands
+/// just before a read, a switched `current` link) a few times a second.
+#[cfg(unix)]
+pub struct PolledStdin {
+    file: std::fs::File,
+    timeout_ms: i32,
+}
+
+#[cfg(unix)]
+impl PolledStdin {
+    /// Standard input, duplicated.
+    pub fn new(timeout_ms: i32) -> std::io::Result<PolledStdin> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: dup of descriptor 0 returns a new descriptor this value alone owns.
+        let fd = unsafe { libc::dup(0) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(PolledStdin {
+            // SAFETY: `fd` is open and owned by nothing else.
+            file: unsafe { std::fs::File::from_raw_fd(fd) },
+            timeout_ms,
+        })
+    }
+}
+
+#[cfg(unix)]
+impl Read for PolledStdin {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let mut fds = libc::pollfd {
+            fd: self.file.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        match unsafe { libc::poll(&mut fds, 1, self.timeout_ms) } {
+            0 => Err(std::io::ErrorKind::TimedOut.into()),
+            n if n < 0 => Err(std::io::Error::last_os_error()),
+            _ => self.file.read(buf),
+        }
+    }
+}

@@ -18,3 +18,4 @@ mod sentiment;
 mod serial;
 mod shared;
 mod signing;
+mod updates;

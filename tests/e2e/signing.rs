@@ -6,12 +6,12 @@ use crate::mutations::{reseal_crc, seal, sections_of};
 use crate::shared::{repo_root, shipped_sentiment};
 use std::path::{Path, PathBuf};
 
-fn dlinear() -> PathBuf {
+pub(crate) fn dlinear() -> PathBuf {
     repo_root().join("models").join("etth1-dlinear.kinglet")
 }
 
 /// A fresh key pair `dir/name.{key,pub}`; returns the `.key` and `.pub` paths.
-fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+pub(crate) fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let r = run(kinglet_export().arg("keygen").arg(dir.join(name)));
     assert_eq!(r.code, 0, "{}", r.stderr);
     (
@@ -20,7 +20,7 @@ fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     )
 }
 
-fn sign(bundle: &Path, key: &Path, out: &Path) {
+pub(crate) fn sign(bundle: &Path, key: &Path, out: &Path) {
     let r = run(kinglet_export()
         .arg("sign")
         .arg(bundle)
@@ -205,4 +205,28 @@ fn keys_are_checked_and_never_overwritten() {
     assert_ne!(r.code, 0);
     assert_eq!(r.stderr.trim_end().lines().count(), 1, "{}", r.stderr);
     assert!(!tmp.path().join("x.kinglet").exists());
+}
+
+#[test]
+fn a_trusted_keys_file_configured_in_the_environment_or_given_as_key_is_required() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, public) = keygen(tmp.path(), "fleet");
+    let signed = tmp.path().join("signed.kinglet");
+    sign(&dlinear(), &key, &signed);
+    let with_env = |bundle: &Path| {
+        run(kinglet()
+            .env("KINGLET_REQUIRE_SIGNED", &public)
+            .arg("verify")
+            .arg("--model")
+            .arg(bundle))
+    };
+    with_env(&dlinear()).assert_clean_error(7, &["not signed"]);
+    assert_eq!(with_env(&signed).code, 0);
+    let r = run(kinglet()
+        .arg("verify")
+        .arg("--model")
+        .arg(dlinear())
+        .arg("--key")
+        .arg(&public));
+    r.assert_clean_error(7, &["not signed"]);
 }

@@ -36,7 +36,9 @@ mod classify;
 mod eval;
 mod forecast;
 mod inspect;
+mod install;
 mod model_path;
+mod rollback;
 mod serve;
 mod verify;
 
@@ -74,6 +76,11 @@ enum Command {
     Call(call::Args),
     /// Describe a bundle: kind, labels, precision, sizes.
     Inspect(inspect::Args),
+    /// Install a bundle into a directory after checking it (signature, budget, self-test),
+    /// switch DIR/current to it atomically and keep the one it replaces for a rollback.
+    Install(install::Args),
+    /// Make the previous bundle of an install directory current again (checked first).
+    Rollback(rollback::Args),
 }
 
 /// An error the CLI attaches its own exit code to.
@@ -111,6 +118,8 @@ pub fn main() -> ExitCode {
         Command::Forecast(args) => forecast::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Install(args) => install::run(args),
+        Command::Rollback(args) => rollback::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Call(args) => call::run(args),
@@ -185,6 +194,8 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
                 Error::Inference(_) => 1,
                 Error::Budget(_) | Error::ArenaExceeded(_) => 6,
                 Error::Signature { .. } => 7,
+                Error::SelfTest(_) => 5,
+                Error::Install { .. } => 1,
             };
         }
         if let Some(err) = cause.downcast_ref::<CliError>() {

@@ -20,8 +20,8 @@ pub struct ModelArg {
     pub threads: u16,
     /// Load only bundles signed by one of the keys in FILE (lines `kinglet-ed25519-public:…`
     /// as `kinglet-export keygen` writes them; `#` starts a comment). An unsigned bundle or
-    /// one signed by another key is refused with exit code 7.
-    #[arg(long, value_name = "FILE")]
+    /// one signed by another key is refused with exit code 7 [default: $KINGLET_REQUIRE_SIGNED].
+    #[arg(long, value_name = "FILE", alias = "key")]
     pub require_signed: Option<PathBuf>,
 }
 
@@ -29,29 +29,28 @@ impl ModelArg {
     /// Loads the bundle with the memory preflight and budget.
     pub fn load(&self) -> anyhow::Result<crate::model::Loaded> {
         crate::engine::set_threads(self.threads as usize)?;
-        let options = crate::memory::LoadOptions {
+        Ok(crate::model::Model::load(self.path()?, &self.options()?)?)
+    }
+
+    /// `--budget` and `--require-signed` as load options.
+    pub fn options(&self) -> anyhow::Result<crate::memory::LoadOptions> {
+        Ok(crate::memory::LoadOptions {
             budget_bytes: self.budget,
             trusted: self.trusted()?,
-        };
-        Ok(crate::model::Model::load(self.path()?, &options)?)
+            ..Default::default()
+        })
     }
 
     /// The keys of `--require-signed`, read.
     pub fn trusted(&self) -> anyhow::Result<Option<crate::signature::TrustedKeys>> {
-        match &self.require_signed {
-            None => Ok(None),
-            Some(path) => Ok(Some(crate::signature::TrustedKeys::read(path).map_err(
-                |e| crate::Error::Signature {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                },
-            )?)),
-        }
+        read_trusted(self.require_signed.as_deref())
     }
 
     /// The explicit path, or the default one.
     pub fn path(&self) -> anyhow::Result<PathBuf> {
         match &self.model {
+            // an install directory (`kinglet install … --into DIR`) serves its current bundle
+            Some(p) if p.is_dir() => Ok(p.join(crate::install::CURRENT)),
             Some(p) => Ok(p.clone()),
             None => default_model_path().ok_or_else(|| {
                 anyhow::anyhow!(
@@ -60,6 +59,31 @@ impl ModelArg {
                 )
             }),
         }
+    }
+}
+
+/// Environment variable naming a trusted-keys file when `--require-signed` is not given (set it
+/// once for a device, e.g. `Environment=KINGLET_REQUIRE_SIGNED=/etc/kinglet/fleet.pub` in the
+/// systemd unit).
+pub const REQUIRE_SIGNED_ENV: &str = "KINGLET_REQUIRE_SIGNED";
+
+/// Reads a `--require-signed` keys file (else `$KINGLET_REQUIRE_SIGNED`'s); a missing or
+/// malformed one is a signature refusal (exit 7): a device told to trust only some keys must
+/// not fall back to trusting all.
+pub fn read_trusted(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<Option<crate::signature::TrustedKeys>> {
+    let configured = std::env::var_os(REQUIRE_SIGNED_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    match path.or(configured.as_deref()) {
+        None => Ok(None),
+        Some(path) => Ok(Some(crate::signature::TrustedKeys::read(path).map_err(
+            |e| crate::Error::Signature {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            },
+        )?)),
     }
 }
 

@@ -1,7 +1,9 @@
-//! `kinglet serve [--model M] (--port DEV [--baud 115200] | --stdio)`
+//! `kinglet serve [--model M|DIR] (--port DEV [--baud 115200] | --stdio)`: reloads on SIGHUP
+//! and when an install directory's `current` link changes (see [`crate::reload`]).
 
 use super::ModelArg;
-use crate::serve::{IoTransport, RuntimeEngine};
+use crate::reload::ReloadEvent;
+use crate::serve::{serve_reloading, RuntimeEngine};
 use anyhow::Context;
 use kinglet_firmware::Device;
 use std::path::PathBuf;
@@ -27,35 +29,44 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let engine = RuntimeEngine::from_loaded(args.model.load()?, &args.model.path()?)?;
+    let path = args.model.path()?;
+    let engine = RuntimeEngine::from_loaded(args.model.load()?, &path)?;
     let mut device = Box::new(Device::new(engine));
+    crate::reload::watch_hangup().context("cannot watch for SIGHUP")?;
+    let mut reloader = crate::reload::Reloader::new(&path, args.model.options()?);
+    let report = |event: &ReloadEvent| match event {
+        ReloadEvent::Reloaded { path, checked } => eprintln!(
+            "kinglet: reloaded {} (sha256 {}, {}, self-test {} cases ok)",
+            path.display(),
+            checked.sha256_hex,
+            super::verify::signed_by(checked.signer.as_ref()),
+            checked.self_test.cases
+        ),
+        ReloadEvent::Refused { path, error } => eprintln!(
+            "kinglet: reload of {} refused, the previous model keeps serving: {}",
+            path.display(),
+            super::one_line(&error.to_string())
+        ),
+    };
     match &args.port {
         Some(port) => {
-            let path = port.to_string_lossy().into_owned();
-            let serial = open_port(&path, args.baud)?;
-            let reader = serial
+            let name = port.to_string_lossy().into_owned();
+            let mut serial = open_port(&name, args.baud)?;
+            let mut reader = serial
                 .try_clone()
-                .with_context(|| format!("cannot share {path}"))?;
+                .with_context(|| format!("cannot share {name}"))?;
             eprintln!(
-                "kinglet: serving {} on {path} at {} baud",
-                args.model.path()?.display(),
+                "kinglet: serving {} on {name} at {} baud (SIGHUP reloads)",
+                path.display(),
                 args.baud
             );
-            let mut transport = IoTransport {
-                reader,
-                writer: serial,
-            };
-            device
-                .run(&mut transport)
-                .with_context(|| format!("serial link {path}"))?;
+            serve_reloading(&mut device, &mut reader, &mut serial, &mut reloader, report)
+                .with_context(|| format!("serial link {name}"))?;
         }
         None => {
-            let mut transport = IoTransport {
-                reader: std::io::stdin().lock(),
-                writer: std::io::stdout().lock(),
-            };
-            device
-                .run(&mut transport)
+            let mut reader = crate::serve::PolledStdin::new(250).context("standard input")?;
+            let mut writer = std::io::stdout().lock();
+            serve_reloading(&mut device, &mut reader, &mut writer, &mut reloader, report)
                 .context("standard input/output")?;
         }
     }

@@ -20,10 +20,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         report.max_abs_deviation,
         report.tolerance
     );
-    match &loaded.signer {
-        Some(key) => outln!("signed by ed25519 {} (signature checked)", key.to_hex()),
-        None => outln!("unsigned"),
-    }
+    outln!("{}", signed_by(loaded.signer.as_ref()));
     if !report.passed() {
         return Err(CliError::SelfTest(format!(
             "self-test deviation {:.3e} exceeds tolerance {:.1e}",
@@ -32,4 +29,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// `signed by ed25519 HEX (signature checked)` or `unsigned`.
+pub fn signed_by(signer: Option<&crate::signature::PublicKey>) -> String {
+    match signer {
+        Some(key) => format!("signed by ed25519 {} (signature checked)", key.to_hex()),
+        None => "unsigned".into(),
+    }
 }

@@ -78,6 +78,10 @@ pub struct LoadOptions {
     /// Refuse a bundle that is not signed by one of these keys (`--require-signed`);
     /// `None` accepts unsigned bundles (a signed one is always checked).
     pub trusted: Option<crate::signature::TrustedKeys>,
+    /// The model replaces one already loaded in this process that is dropped after it (a
+    /// reload in `kinglet serve`): the arena already reserved is reused for as much as its
+    /// free space covers, instead of reserving a second one beside it.
+    pub reuse_arena: bool,
 }
 
 /// What a loaded model holds, measured at load.
@@ -199,7 +203,14 @@ impl LoadMeter {
         check_budget(&report)?;
         let reserve =
             |bytes: u64| reserve_arena(bytes as usize).map_err(|e| Error::Budget(e.to_string()));
-        reserve(report.arena_bytes)?;
+        let (arena_total, arena_used) = arena_bytes();
+        let free = match budget.reuse_arena {
+            true => arena_total.saturating_sub(arena_used) as u64,
+            false => 0,
+        };
+        if report.arena_bytes > free {
+            reserve(report.arena_bytes - free)?;
+        }
         for _ in 0..4 {
             let scope = ArenaScope::enter();
             let result = preflight();
@@ -229,6 +240,8 @@ pub(crate) struct Budget {
     pub explicit_bytes: Option<u64>,
     /// Stored in the bundle by the exporter.
     pub default_bytes: Option<u64>,
+    /// See [`LoadOptions::reuse_arena`].
+    pub reuse_arena: bool,
 }
 
 impl Budget {
@@ -236,6 +249,7 @@ impl Budget {
         Budget {
             explicit_bytes: options.budget_bytes,
             default_bytes: manifest.memory.as_ref().map(|m| m.budget_bytes),
+            reuse_arena: options.reuse_arena,
         }
     }
 }
