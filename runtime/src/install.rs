@@ -335,7 +335,7 @@ mod tests {
             "sentiment_v2"
         );
         assert_eq!(stem_of(Path::new("/x/.hidden.kinglet")), "hidden");
-        assert_eq!(stem_of(Path::new("/x/\u{1b}[31m.kinglet")), "_31m");
+        assert_eq!(stem_of(Path::new("/x/\u{1b}[31m.kinglet")), "__31m");
         assert_eq!(stem_of(Path::new("/")), "bundle");
     }
 
