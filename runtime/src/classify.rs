@@ -76,7 +76,11 @@ impl Classifier {
             file.tokenizer
                 .as_deref()
                 .ok_or_else(|| unsupported("classifier bundle has no tokenizer"))?,
-        )?;
+        )
+        .map_err(|e| Error::BadBundle {
+            path: file.path.clone(),
+            reason: e.to_string(),
+        })?;
         let tokenizer_bytes = meter.held().saturating_sub(before);
         let meta = meta.clone();
         let before = meter.held();

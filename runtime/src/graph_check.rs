@@ -198,7 +198,91 @@ pub fn check_nnef_text(text: &[u8]) -> Result<(), String> {
             _ => {}
         }
     }
-    check_shapes(&code)
+    check_shapes(&code)?;
+    check_statements(&code)
+}
+
+/// Assignments to one name the graph body may hold. NNEF is single-assignment, but bundles of
+/// kinglet 0.1 reuse one name where a stacked LSTM or GRU layer's second output meets the
+/// next layer's first (`__rnn_LSTM_1`), which tract reads as "the later one"; those stay
+/// loadable.
+const MAX_ASSIGNMENTS: usize = 2;
+
+/// In the graph body: no tensor assigned more than [`MAX_ASSIGNMENTS`] times (tract's reading
+/// of a name assigned thousands of times did not finish in 20 s), and a `transpose`'s
+/// literal `axes` are a permutation (`[0, 0, 2]` drove tract past 4 GB).
+fn check_statements(code: &str) -> Result<(), String> {
+    let Some(graph) = code
+        .match_indices("graph")
+        .map(|(i, _)| i)
+        .find(|&i| i == 0 || !code.as_bytes()[i - 1].is_ascii_alphanumeric())
+    else {
+        return Ok(());
+    };
+    let Some(open) = code[graph..].find('{') else {
+        return Ok(());
+    };
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut seen = std::collections::HashMap::new();
+    for statement in code[graph + open + 1..].split(';') {
+        let Some(eq) = statement.find('=') else {
+            continue;
+        };
+        for name in statement[..eq].split(|c: char| !is_ident(c)) {
+            if name.is_empty() {
+                continue;
+            }
+            let count = seen.entry(name).or_insert(0usize);
+            *count += 1;
+            if *count > MAX_ASSIGNMENTS {
+                return Err(format!(
+                    "`{name}` is assigned more than {MAX_ASSIGNMENTS} times (NNEF assigns each \
+                     tensor once)"
+                ));
+            }
+        }
+        let rhs = statement[eq + 1..].trim_start();
+        if rhs.starts_with("transpose") {
+            check_permutation(rhs)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_permutation(call: &str) -> Result<(), String> {
+    let Some(i) = call.find("axes") else {
+        return Ok(());
+    };
+    let Some(list) = call[i + 4..]
+        .trim_start()
+        .strip_prefix('=')
+        .and_then(|r| r.trim_start().strip_prefix('['))
+    else {
+        return Ok(());
+    };
+    let Some(end) = list.find(']') else {
+        return Err("a transpose's axes list is not closed".into());
+    };
+    let mut axes = Vec::new();
+    for a in list[..end]
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        match a.parse::<usize>() {
+            Ok(v) => axes.push(v),
+            Err(_) => return Ok(()), // not a literal list: tract's to check
+        }
+    }
+    let mut sorted = axes.clone();
+    sorted.sort_unstable();
+    if sorted.iter().enumerate().any(|(i, &a)| i != a) {
+        return Err(format!(
+            "transpose axes {axes:?} are not a permutation of 0..{}",
+            axes.len()
+        ));
+    }
+    Ok(())
 }
 
 /// `text` with string literals and `#` comments blanked (same length, newlines kept).
@@ -332,6 +416,23 @@ mod tests {
             let e = check_nnef_text(text.as_bytes()).unwrap_err();
             assert!(e.contains(needle), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn a_tensor_assigned_twice_or_a_transpose_that_is_no_permutation_is_refused() {
+        let graph = |body: &str| format!("version 1.0;\ngraph g(x) -> (y) {{\n{body}\n}}\n");
+        let ok = "x = external<scalar>(shape = [1, 2]);\n  y = transpose(x, axes = [1, 0]);";
+        assert_eq!(check_nnef_text(graph(ok).as_bytes()), Ok(()));
+        let twice = "x = external<scalar>(shape = [1, 2]);\n  y = x;\n  y = x;";
+        assert_eq!(check_nnef_text(graph(twice).as_bytes()), Ok(()));
+        let thrice = format!("{twice}\n  y = x;");
+        let err = check_nnef_text(graph(&thrice).as_bytes()).unwrap_err();
+        assert!(err.contains("`y` is assigned more than 2 times"), "{err}");
+        let tuple = "x = external<scalar>(shape = [2]);\n  (a, x) = split(x, axis = 0, ratios = [1, 1]);\n  (x, b) = split(a, axis = 0, ratios = [1, 1]);";
+        assert!(check_nnef_text(graph(tuple).as_bytes()).is_err());
+        let bad = "x = external<scalar>(shape = [1, 2, 3]);\n  y = transpose(x, axes = [0, 0, 2]);";
+        let err = check_nnef_text(graph(bad).as_bytes()).unwrap_err();
+        assert!(err.contains("not a permutation"), "{err}");
     }
 
     #[test]

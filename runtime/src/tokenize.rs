@@ -28,7 +28,16 @@ pub struct Tokens {
 impl TextTokenizer {
     /// Parses tokenizer.json bytes.
     pub fn from_bytes(json: &[u8]) -> Result<TextTokenizer> {
-        let mut inner = Tokenizer::from_bytes(json).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        // Parsed as plain JSON first: tokenizers panics on some malformed tokenizer.json
+        // (a syntax error inside `decoder`, a `Precompiled` charsmap that does not parse, a
+        // `TemplateProcessing` naming a token it does not define), and release builds abort on
+        // panic. From a well-formed value those paths return errors or are checked here.
+        let value: serde_json::Value = serde_json::from_slice(json)
+            .map_err(|e| Error::Tokenizer(format!("tokenizer.json: {e}")))?;
+        check_json(&value)?;
+        let json = serde_json::to_vec(&value).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let mut inner =
+            Tokenizer::from_bytes(&json).map_err(|e| Error::Tokenizer(e.to_string()))?;
         inner.with_padding(None);
         inner
             .with_truncation(None)
@@ -66,5 +75,147 @@ impl TextTokenizer {
             ids: encoding.get_ids().iter().map(|&id| id as i64).collect(),
             truncated: !encoding.get_overflowing().is_empty(),
         })
+    }
+}
+
+fn refused(what: impl std::fmt::Display) -> Error {
+    Error::Tokenizer(format!("tokenizer.json: {what}"))
+}
+
+/// What tokenizers would panic on instead of returning an error.
+fn check_json(root: &serde_json::Value) -> Result<()> {
+    if let Some(n) = root.get("normalizer") {
+        check_normalizer(n, 0)?;
+    }
+    if let Some(p) = root.get("post_processor") {
+        check_post_processor(p, 0)?;
+    }
+    Ok(())
+}
+
+/// Sequences nest; more than this many levels is not a tokenizer anyone exported.
+const MAX_NESTING: usize = 8;
+
+fn type_of(v: &serde_json::Value) -> Option<&str> {
+    v.get("type").and_then(|t| t.as_str())
+}
+
+fn check_normalizer(n: &serde_json::Value, depth: usize) -> Result<()> {
+    if depth > MAX_NESTING {
+        return Err(refused("normalizers nest too deeply"));
+    }
+    match type_of(n) {
+        Some("Sequence") => {
+            for inner in n
+                .get("normalizers")
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+            {
+                check_normalizer(inner, depth + 1)?;
+            }
+        }
+        Some("Precompiled") => {
+            // as tokenizers reads it: from text (the charsmap is read as a borrowed string)
+            serde_json::from_str::<tokenizers::normalizers::precompiled::Precompiled>(
+                &n.to_string(),
+            )
+            .map_err(|e| refused(format!("Precompiled normalizer: {e}")))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn check_post_processor(p: &serde_json::Value, depth: usize) -> Result<()> {
+    if depth > MAX_NESTING {
+        return Err(refused("post-processors nest too deeply"));
+    }
+    match type_of(p) {
+        Some("Sequence") => {
+            for inner in p
+                .get("processors")
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+            {
+                check_post_processor(inner, depth + 1)?;
+            }
+        }
+        Some("TemplateProcessing") => {
+            let empty = serde_json::Map::new();
+            let specials = p
+                .get("special_tokens")
+                .and_then(|v| v.as_object())
+                .unwrap_or(&empty);
+            for (name, token) in specials {
+                let len = |k: &str| token.get(k).and_then(|v| v.as_array()).map(Vec::len);
+                if len("ids") != len("tokens") {
+                    return Err(refused(format!(
+                        "TemplateProcessing special token `{name}` has {} ids and {} tokens",
+                        len("ids").unwrap_or(0),
+                        len("tokens").unwrap_or(0)
+                    )));
+                }
+            }
+            for template in ["single", "pair"] {
+                for piece in p
+                    .get(template)
+                    .and_then(|v| v.as_array())
+                    .into_iter()
+                    .flatten()
+                {
+                    let Some(id) = piece.pointer("/SpecialToken/id").and_then(|v| v.as_str())
+                    else {
+                        continue;
+                    };
+                    if !specials.contains_key(id) {
+                        return Err(refused(format!(
+                            "TemplateProcessing uses the special token {id:?}, which it does not define"
+                        )));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> serde_json::Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/hf/bert-f32/tokenizer.json"
+        );
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    fn load(v: &serde_json::Value) -> Result<TextTokenizer> {
+        TextTokenizer::from_bytes(&serde_json::to_vec(v).unwrap())
+    }
+
+    #[test]
+    fn tokenizer_json_that_tokenizers_would_panic_on_is_an_error() {
+        let mut t = fixture();
+        assert!(load(&t).is_ok());
+        t["normalizer"] =
+            serde_json::json!({"type": "Precompiled", "precompiled_charsmap": "AAAA////"});
+        assert!(load(&t).unwrap_err().to_string().contains("Precompiled"));
+        let mut t = fixture();
+        t["post_processor"] = serde_json::json!({
+            "type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "[NOPE]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [], "special_tokens": {}
+        });
+        assert!(load(&t).unwrap_err().to_string().contains("[NOPE]"));
+        // a syntax error inside `decoder` (tokenizers' decoder helper panics on it)
+        let mut text = serde_json::to_string(&fixture()).unwrap();
+        let at = text.find("\"decoder\"").unwrap();
+        text.insert(at + 12, '\u{1}');
+        assert!(TextTokenizer::from_bytes(text.as_bytes()).is_err());
     }
 }
