@@ -3,6 +3,8 @@
 use crate::error::{Error, Result};
 use tokenizers::{Tokenizer, TruncationParams};
 
+mod precompiled;
+
 /// A tokenizer loaded from a bundle's tokenizer.json, with padding off.
 #[derive(Clone)]
 pub struct TextTokenizer {
@@ -116,6 +118,14 @@ fn check_normalizer(n: &serde_json::Value, depth: usize) -> Result<()> {
             }
         }
         Some("Precompiled") => {
+            let charsmap = n
+                .get("precompiled_charsmap")
+                .and_then(|c| c.as_str())
+                .ok_or_else(|| refused("Precompiled normalizer without a precompiled_charsmap"))?;
+            let bytes = base64::decode(charsmap)
+                .map_err(|e| refused(format!("Precompiled normalizer: {e}")))?;
+            precompiled::check_charsmap(&bytes)
+                .map_err(|e| refused(format!("Precompiled normalizer: {e}")))?;
             // as tokenizers reads it: from text (the charsmap is read as a borrowed string)
             serde_json::from_str::<tokenizers::normalizers::precompiled::Precompiled>(
                 &n.to_string(),
