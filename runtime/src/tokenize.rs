@@ -85,109 +85,102 @@ fn refused(what: impl std::fmt::Display) -> Error {
 }
 
 /// What tokenizers would panic on instead of returning an error.
+///
+/// tokenizers picks a post-processor by its fields, not by its `type` (an untagged enum: serde
+/// checks no tag), and reads a normalizer of an unknown `type` by its fields too, so a
+/// `TemplateProcessing` named `"TemplateProcessin+"` is still one. Every object of those two
+/// parts is therefore checked by what it holds, whatever its `type` says.
 fn check_json(root: &serde_json::Value) -> Result<()> {
-    if let Some(n) = root.get("normalizer") {
-        check_normalizer(n, 0)?;
-    }
-    if let Some(p) = root.get("post_processor") {
-        check_post_processor(p, 0)?;
+    for part in ["normalizer", "post_processor"] {
+        if let Some(v) = root.get(part) {
+            check_parts(v, 0)?;
+        }
     }
     Ok(())
 }
 
-/// Sequences nest; more than this many levels is not a tokenizer anyone exported.
-const MAX_NESTING: usize = 8;
+/// Levels of objects and arrays in a normalizer or post-processor; a `Sequence` of templates
+/// takes 6, more than this is not a tokenizer anyone exported.
+const MAX_NESTING: usize = 16;
 
-fn type_of(v: &serde_json::Value) -> Option<&str> {
-    v.get("type").and_then(|t| t.as_str())
-}
-
-fn check_normalizer(n: &serde_json::Value, depth: usize) -> Result<()> {
+fn check_parts(v: &serde_json::Value, depth: usize) -> Result<()> {
     if depth > MAX_NESTING {
-        return Err(refused("normalizers nest too deeply"));
+        return Err(refused("normalizers or post-processors nest too deeply"));
     }
-    match type_of(n) {
-        Some("Sequence") => {
-            for inner in n
-                .get("normalizers")
-                .and_then(|v| v.as_array())
-                .into_iter()
-                .flatten()
-            {
-                check_normalizer(inner, depth + 1)?;
+    match v {
+        serde_json::Value::Array(items) => {
+            for item in items {
+                check_parts(item, depth + 1)?;
             }
         }
-        Some("Precompiled") => {
-            let charsmap = n
-                .get("precompiled_charsmap")
-                .and_then(|c| c.as_str())
-                .ok_or_else(|| refused("Precompiled normalizer without a precompiled_charsmap"))?;
-            let bytes = base64::decode(charsmap)
-                .map_err(|e| refused(format!("Precompiled normalizer: {e}")))?;
-            precompiled::check_charsmap(&bytes)
-                .map_err(|e| refused(format!("Precompiled normalizer: {e}")))?;
-            // as tokenizers reads it: from text (the charsmap is read as a borrowed string)
-            serde_json::from_str::<tokenizers::normalizers::precompiled::Precompiled>(
-                &n.to_string(),
-            )
-            .map_err(|e| refused(format!("Precompiled normalizer: {e}")))?;
+        serde_json::Value::Object(fields) => {
+            if fields.contains_key("precompiled_charsmap") {
+                check_precompiled(v)?;
+            }
+            if fields.contains_key("single") || fields.contains_key("pair") {
+                check_template(v)?;
+            }
+            for (name, inner) in fields {
+                if name != "precompiled_charsmap" {
+                    check_parts(inner, depth + 1)?;
+                }
+            }
         }
         _ => {}
     }
     Ok(())
 }
 
-fn check_post_processor(p: &serde_json::Value, depth: usize) -> Result<()> {
-    if depth > MAX_NESTING {
-        return Err(refused("post-processors nest too deeply"));
+/// A `Precompiled` normalizer: its charsmap is read unchecked by spm_precompiled.
+fn check_precompiled(n: &serde_json::Value) -> Result<()> {
+    let charsmap = n
+        .get("precompiled_charsmap")
+        .and_then(|c| c.as_str())
+        .ok_or_else(|| refused("Precompiled normalizer without a precompiled_charsmap string"))?;
+    let bytes =
+        base64::decode(charsmap).map_err(|e| refused(format!("Precompiled normalizer: {e}")))?;
+    precompiled::check_charsmap(&bytes)
+        .map_err(|e| refused(format!("Precompiled normalizer: {e}")))?;
+    // as tokenizers reads it: from text (the charsmap is read as a borrowed string)
+    serde_json::from_str::<tokenizers::normalizers::precompiled::Precompiled>(&n.to_string())
+        .map_err(|e| refused(format!("Precompiled normalizer: {e}")))?;
+    Ok(())
+}
+
+/// A `TemplateProcessing`: every special token a template names is defined, with as many ids
+/// as tokens (tokenizers indexes both unchecked).
+fn check_template(p: &serde_json::Value) -> Result<()> {
+    let empty = serde_json::Map::new();
+    let specials = p
+        .get("special_tokens")
+        .and_then(|v| v.as_object())
+        .unwrap_or(&empty);
+    for (name, token) in specials {
+        let len = |k: &str| token.get(k).and_then(|v| v.as_array()).map(Vec::len);
+        if len("ids") != len("tokens") {
+            return Err(refused(format!(
+                "TemplateProcessing special token `{name}` has {} ids and {} tokens",
+                len("ids").unwrap_or(0),
+                len("tokens").unwrap_or(0)
+            )));
+        }
     }
-    match type_of(p) {
-        Some("Sequence") => {
-            for inner in p
-                .get("processors")
-                .and_then(|v| v.as_array())
-                .into_iter()
-                .flatten()
-            {
-                check_post_processor(inner, depth + 1)?;
+    for template in ["single", "pair"] {
+        for piece in p
+            .get(template)
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let Some(id) = piece.pointer("/SpecialToken/id").and_then(|v| v.as_str()) else {
+                continue;
+            };
+            if !specials.contains_key(id) {
+                return Err(refused(format!(
+                    "TemplateProcessing uses the special token {id:?}, which it does not define"
+                )));
             }
         }
-        Some("TemplateProcessing") => {
-            let empty = serde_json::Map::new();
-            let specials = p
-                .get("special_tokens")
-                .and_then(|v| v.as_object())
-                .unwrap_or(&empty);
-            for (name, token) in specials {
-                let len = |k: &str| token.get(k).and_then(|v| v.as_array()).map(Vec::len);
-                if len("ids") != len("tokens") {
-                    return Err(refused(format!(
-                        "TemplateProcessing special token `{name}` has {} ids and {} tokens",
-                        len("ids").unwrap_or(0),
-                        len("tokens").unwrap_or(0)
-                    )));
-                }
-            }
-            for template in ["single", "pair"] {
-                for piece in p
-                    .get(template)
-                    .and_then(|v| v.as_array())
-                    .into_iter()
-                    .flatten()
-                {
-                    let Some(id) = piece.pointer("/SpecialToken/id").and_then(|v| v.as_str())
-                    else {
-                        continue;
-                    };
-                    if !specials.contains_key(id) {
-                        return Err(refused(format!(
-                            "TemplateProcessing uses the special token {id:?}, which it does not define"
-                        )));
-                    }
-                }
-            }
-        }
-        _ => {}
     }
     Ok(())
 }
@@ -222,6 +215,16 @@ mod tests {
             "pair": [], "special_tokens": {}
         });
         assert!(load(&t).unwrap_err().to_string().contains("[NOPE]"));
+        // tokenizers reads post-processors by their fields, whatever `type` says (found by the
+        // tokenizer fuzz target), and normalizers of an unknown type too
+        t["post_processor"]["type"] = "TemplateProcessin+".into();
+        assert!(load(&t).unwrap_err().to_string().contains("[NOPE]"));
+        t["post_processor"] =
+            serde_json::json!({"type": "Sequence", "processors": [t["post_processor"].clone()]});
+        assert!(load(&t).unwrap_err().to_string().contains("[NOPE]"));
+        let mut t = fixture();
+        t["normalizer"] = serde_json::json!({"type": "Sequence", "normalizers": [{"type": "Precompiledx", "precompiled_charsmap": "AAAA////"}]});
+        assert!(load(&t).unwrap_err().to_string().contains("Precompiled"));
         // a syntax error inside `decoder` (tokenizers' decoder helper panics on it)
         let mut text = serde_json::to_string(&fixture()).unwrap();
         let at = text.find("\"decoder\"").unwrap();

@@ -74,6 +74,33 @@ fn classify_without_model_uses_shipped_bundle_from_any_directory() {
 }
 
 #[test]
+fn a_bare_model_name_is_found_on_the_model_path_and_a_missing_one_lists_where_it_looked() {
+    let (models, elsewhere) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::copy(shipped_sentiment(), models.path().join("reviews.kinglet")).unwrap();
+    let r = run(kinglet()
+        .current_dir(elsewhere.path())
+        .env("KINGLET_MODEL_PATH", models.path())
+        .args([
+            "classify",
+            "--model",
+            "reviews",
+            "an uplifting, beautifully acted film",
+        ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("positive "), "{}", r.stdout);
+    let r = run(kinglet()
+        .current_dir(elsewhere.path())
+        .env("KINGLET_MODEL_PATH", models.path())
+        .args(["verify", "--model", "no-such-model"]));
+    let looked_in = models.path().display().to_string();
+    r.assert_clean_error(
+        3,
+        &["no-such-model", &looked_in, "/usr/share/kinglet/models"],
+    );
+    assert!(!r.stderr.contains("runtime/.."), "{}", r.stderr);
+}
+
+#[test]
 fn classify_json_prints_one_object_per_input_line() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in.txt");

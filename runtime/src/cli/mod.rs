@@ -43,7 +43,7 @@ mod serve;
 mod verify;
 
 pub use eval::parse_rows;
-pub use model_path::{default_model_path, ModelArg};
+pub use model_path::{find_model, model_search_dirs, resolve_model, ModelArg};
 
 const EXIT_CODES: &str = "Exit codes: 0 success, 1 other failure, 2 bad command line, \
 3 model cannot be loaded, 4 bad input, 5 self-test failed, 6 over the memory budget, \

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 /// `--model` argument shared by every subcommand that loads a bundle.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArg {
-    /// Bundle to load [default: $KINGLET_MODEL, else the shipped models/sentiment.kinglet].
+    /// Bundle to load: a file, an install directory, or a bare name looked up in
+    /// $KINGLET_MODEL_PATH, $XDG_DATA_HOME/kinglet/models, /usr/local/share/kinglet/models,
+    /// /usr/share/kinglet/models and models/ beside the binary [default: $KINGLET_MODEL, else
+    /// sentiment.kinglet from those directories].
     #[arg(short, long, value_name = "M")]
     pub model: Option<PathBuf>,
     /// Memory budget for the model (weights, plan, activations at the largest input,
@@ -46,19 +49,9 @@ impl ModelArg {
         read_trusted(self.require_signed.as_deref())
     }
 
-    /// The explicit path, or the default one.
+    /// The bundle `--model` names, found as [`resolve_model`] says.
     pub fn path(&self) -> anyhow::Result<PathBuf> {
-        match &self.model {
-            // an install directory (`kinglet install … --into DIR`) serves its current bundle
-            Some(p) if p.is_dir() => Ok(p.join(crate::install::CURRENT)),
-            Some(p) => Ok(p.clone()),
-            None => default_model_path().ok_or_else(|| {
-                anyhow::anyhow!(
-                    "no model given and no default found: pass --model M, set KINGLET_MODEL, or \
-                     put sentiment.kinglet in a models/ directory beside the kinglet binary"
-                )
-            }),
-        }
+        Ok(resolve_model(self.model.as_deref())?)
     }
 }
 
@@ -90,27 +83,139 @@ pub fn read_trusted(
 /// File name of the shipped default model.
 pub const DEFAULT_MODEL_FILE: &str = "sentiment.kinglet";
 
-/// `$KINGLET_MODEL`; else `models/sentiment.kinglet` beside the binary or one or two levels
-/// up (an installed tree, or `target/{debug,release}` in the repository); else the repository's
-/// `models/` as seen at build time (so `cargo run` works from any directory).
-pub fn default_model_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("KINGLET_MODEL") {
-        return Some(PathBuf::from(p));
+/// Environment variable naming the bundle to load when `--model` is not given.
+pub const MODEL_ENV: &str = "KINGLET_MODEL";
+
+/// Environment variable listing directories (`:`-separated) searched before the standard ones.
+pub const MODEL_PATH_ENV: &str = "KINGLET_MODEL_PATH";
+
+/// Where a model named without a directory is looked for, in order: `$KINGLET_MODEL_PATH`,
+/// `$XDG_DATA_HOME/kinglet/models` (else `~/.local/share/kinglet/models`),
+/// `/usr/local/share/kinglet/models`, `/usr/share/kinglet/models` (where the `.deb` puts the
+/// shipped models), then `models/` beside the binary and up to three directories above it (an
+/// unpacked tarball, or `target/[TRIPLE/]PROFILE/` in a checkout). Nothing of the build
+/// machine is baked in.
+pub fn model_search_dirs() -> Vec<PathBuf> {
+    let env_path = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    let mut dirs: Vec<PathBuf> = env_path(MODEL_PATH_ENV)
+        .map(|v| {
+            std::env::split_paths(&v)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let data_home = env_path("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env_path("HOME").map(|h| PathBuf::from(h).join(".local/share")));
+    if let Some(d) = data_home {
+        dirs.push(d.join("kinglet/models"));
     }
-    let mut candidates = Vec::new();
-    if let Ok(exe) = std::env::current_exe() {
-        let mut dir = exe.parent().map(|d| d.to_path_buf());
-        for _ in 0..3 {
-            let Some(d) = dir else { break };
-            candidates.push(d.join("models").join(DEFAULT_MODEL_FILE));
-            dir = d.parent().map(|p| p.to_path_buf());
+    dirs.push("/usr/local/share/kinglet/models".into());
+    dirs.push("/usr/share/kinglet/models".into());
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.to_path_buf()))
+    {
+        dirs.extend(exe_dir.ancestors().take(4).map(|d| d.join("models")));
+    }
+    dirs
+}
+
+/// `NAME` or `NAME.kinglet` in the first of `dirs` that holds it; else the directories
+/// looked in, for the error.
+pub fn find_model(name: &std::path::Path, dirs: &[PathBuf]) -> Result<PathBuf, crate::Error> {
+    let mut with_ext = name.as_os_str().to_owned();
+    with_ext.push(".kinglet");
+    let names = [name.to_path_buf(), PathBuf::from(with_ext)];
+    for dir in dirs {
+        for n in &names {
+            let p = dir.join(n);
+            if p.is_file() {
+                return Ok(p);
+            }
         }
     }
-    candidates.push(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join("models")
-            .join(DEFAULT_MODEL_FILE),
-    );
-    candidates.into_iter().find(|p| p.is_file())
+    let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    Err(crate::Error::Io {
+        path: name.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "no such file, nor in {} (set {MODEL_PATH_ENV} to add a directory)",
+                looked.join(", ")
+            ),
+        ),
+    })
+}
+
+/// Which file `--model` (or its absence) names: an install directory serves its `current`
+/// bundle; an existing file or a path with a directory is taken as given; a bare name that is
+/// not a file here (`sentiment`, `etth1-lstm.kinglet`) is looked up in [`model_search_dirs`];
+/// no `--model` means `$KINGLET_MODEL`, else `sentiment.kinglet` from the search dirs.
+pub fn resolve_model(model: Option<&std::path::Path>) -> Result<PathBuf, crate::Error> {
+    let bare = |p: &std::path::Path| {
+        let mut parts = p.components();
+        matches!(parts.next(), Some(std::path::Component::Normal(_))) && parts.next().is_none()
+    };
+    match model {
+        Some(p) if p.is_dir() => Ok(p.join(crate::install::CURRENT)),
+        Some(p) if p.exists() || !bare(p) => Ok(p.to_path_buf()),
+        Some(p) => find_model(p, &model_search_dirs()),
+        None => match std::env::var_os(MODEL_ENV).filter(|v| !v.is_empty()) {
+            Some(p) => Ok(PathBuf::from(p)),
+            None => find_model(DEFAULT_MODEL_FILE.as_ref(), &model_search_dirs()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_name_is_found_with_or_without_its_extension_in_the_first_dir_that_holds_it() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::write(b.path().join("m.kinglet"), b"x").unwrap();
+        std::fs::write(a.path().join("m"), b"x").unwrap();
+        let dirs = [a.path().to_path_buf(), b.path().to_path_buf()];
+        assert_eq!(find_model("m".as_ref(), &dirs).unwrap(), a.path().join("m"));
+        assert_eq!(
+            find_model("m.kinglet".as_ref(), &dirs).unwrap(),
+            b.path().join("m.kinglet")
+        );
+    }
+
+    #[test]
+    fn a_model_found_nowhere_names_every_directory_looked_in() {
+        let dirs = [
+            PathBuf::from("/nonexistent/one"),
+            PathBuf::from("/nonexistent/two"),
+        ];
+        let err = find_model("sentiment.kinglet".as_ref(), &dirs).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("/nonexistent/one, /nonexistent/two"), "{msg}");
+        assert!(matches!(err, crate::Error::Io { .. }));
+    }
+
+    #[test]
+    fn search_dirs_hold_the_standard_locations_and_no_build_machine_path() {
+        let dirs = model_search_dirs();
+        for want in [
+            "/usr/local/share/kinglet/models",
+            "/usr/share/kinglet/models",
+        ] {
+            assert!(
+                dirs.iter().any(|d| d == std::path::Path::new(want)),
+                "{dirs:?}"
+            );
+        }
+        let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        assert!(!dirs.iter().any(|d| d.starts_with(source)), "{dirs:?}");
+    }
+
+    #[test]
+    fn a_path_with_a_directory_is_taken_as_given_even_when_missing() {
+        let p = std::path::Path::new("some/dir/missing.kinglet");
+        assert_eq!(resolve_model(Some(p)).unwrap(), p);
+    }
 }
