@@ -46,7 +46,10 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kinglet-export: error: {e:#}");
+            eprintln!(
+                "kinglet-export: error: {}",
+                kinglet_runtime::cli::error_text(&e)
+            );
             ExitCode::from(1)
         }
     }

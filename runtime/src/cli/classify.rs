@@ -82,13 +82,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 if args.json {
                     let v = serde_json::json!({
                         "text": text,
-                        "error": format!("{e:#}"),
+                        "error": super::error_text(&e),
                         "exit_code": super::exit_code(&e),
                     });
                     writeln!(out, "{v}")?;
                 } else {
                     out.flush()?;
-                    eprintln!("kinglet: error: {e:#}");
+                    eprintln!(
+                        "kinglet: error: {}",
+                        super::one_line(&super::error_text(&e))
+                    );
                 }
                 failed += 1;
                 first_code.get_or_insert(super::exit_code(&e));

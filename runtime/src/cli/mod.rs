@@ -129,7 +129,7 @@ pub fn main() -> ExitCode {
         // the reader went away (`| head`): nothing is wrong, as in ripgrep
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kinglet: error: {}", one_line(&format!("{e:#}")));
+            eprintln!("kinglet: error: {}", one_line(&error_text(&e)));
             ExitCode::from(exit_code(&e))
         }
     }
@@ -152,6 +152,24 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
             })
             .collect(),
     )
+}
+
+/// `e` and its causes joined by `: `, each cause left out when the text before it already says
+/// it (a message such as `cannot read bundle X: {source}` names its source itself; `{e:#}`
+/// would print that source twice).
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// An error message as one terminal line: line breaks (tract's parse errors quote the
@@ -223,6 +241,22 @@ pub fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_whose_message_names_its_source_prints_the_source_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file (os error 2)");
+        let e = anyhow::Error::new(crate::Error::Io {
+            path: "m.kinglet".into(),
+            source: io,
+        })
+        .context("loading the model");
+        let text = error_text(&e);
+        assert_eq!(text.matches("os error 2").count(), 1, "{text}");
+        assert!(
+            text.starts_with("loading the model: cannot read bundle m.kinglet"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn multi_line_errors_print_as_one_escaped_bounded_line() {
