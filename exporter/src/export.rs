@@ -61,6 +61,7 @@ impl Default for ExportOptions {
 /// left without a `memory` entry.
 pub(crate) fn record_memory(bundle: &mut Bundle, out: &Path) -> Result<()> {
     use kinglet_runtime::memory::LoadOptions;
+    crate::progress::stage("measuring memory needs");
     use kinglet_runtime::Model;
     let loaded = Model::load(out, &LoadOptions::default())?;
     let Some(m) = loaded.model.memory() else {
@@ -206,6 +207,11 @@ pub fn export_hf_classifier(
     out: &Path,
     options: &ExportOptions,
 ) -> Result<ExportReport> {
+    crate::progress::stage(&format!(
+        "reading {} and building the {} graph",
+        dir.display(),
+        options.precision
+    ));
     let built = build_hf_classifier(dir, options.precision, options.max_tokens)?;
     let meta = ClassifierMeta {
         labels: built.labels.clone(),
@@ -232,7 +238,10 @@ pub fn export_hf_classifier(
             quantization: None,
             memory: None,
         },
-        graph: graph_to_nnef(&built.model)?,
+        graph: {
+            crate::progress::stage("serializing the graph to NNEF");
+            graph_to_nnef(&built.model)?
+        },
         tokenizer: Some(built.tokenizer_json.clone()),
         signer: None,
     };
@@ -240,6 +249,7 @@ pub fn export_hf_classifier(
 
     // The expected outputs come from the graph as the runtime will load it (NNEF bytes), and
     // are checked against the in-memory graph so a lossy serialization cannot slip through.
+    crate::progress::stage("self-test: reloading the serialized graph");
     let mut reloaded = Classifier::from_bundle(&bundle)?;
     let mut in_memory = Classifier::with_engine(
         meta.clone(),
@@ -270,6 +280,7 @@ pub fn export_hf_classifier(
     };
 
     if options.precision != Precision::F32 {
+        crate::progress::stage("building the f32 reference graph");
         let float = build_hf_classifier(dir, Precision::F32, options.max_tokens)?;
         let mut float =
             Classifier::with_engine(meta, tokenizer_json, Engine::from_typed(float.model)?)?;
@@ -305,6 +316,7 @@ pub fn export_hf_classifier(
         bundle.manifest.quantization = Some(report);
     }
 
+    crate::progress::stage("writing and verifying the bundle");
     bundle.write(out).map_err(ExportError::io(out))?;
     let on_disk = Bundle::read(out)?;
     let report = kinglet_runtime::verify::verify(&on_disk)?;
@@ -349,20 +361,21 @@ fn compare_on_tsv(
         .take(n)
         .map(|r| (r.text, Some(r.label)))
         .collect();
-    let bar = indicatif::ProgressBar::new(n as u64);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("check [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
+    crate::progress::stage(&format!(
+        "comparing with f32 on {} ({n} rows)",
+        check.tsv.display()
+    ));
+    let done = std::sync::atomic::AtomicU64::new(0);
     let report = compare(
         float,
         quantized,
         &texts,
         &check.tsv.display().to_string(),
-        &|| bar.inc(1),
+        &|| {
+            let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            crate::progress::step(d, n as u64);
+        },
     )?;
-    bar.finish_and_clear();
     Ok(report)
 }
 

@@ -213,8 +213,10 @@ pub fn export_onnx_forecaster(
         targets: norm.targets.len(),
         channels_first: options.channels_first,
     };
+    crate::progress::stage(&format!("reading {}", onnx.display()));
     let float_model = load_forecaster(onnx, shape)?;
     let parameter_count = parameter_count(&float_model);
+    crate::progress::stage(&format!("building the {} graph", options.precision));
     let model = match options.precision {
         Precision::F32 => crate::affine::fold_affine(&float_model, parameter_count)?
             .unwrap_or_else(|| float_model.clone()),
@@ -262,6 +264,7 @@ pub fn export_onnx_forecaster(
         tokenizer: None,
         signer: None,
     };
+    crate::progress::stage("self-test: reloading the serialized graph");
     let mut reloaded = Forecaster::from_bundle(&bundle)?;
     let mut in_memory = Forecaster::with_engine(meta.clone(), Engine::from_typed(model)?)?;
     let mut cases = Vec::new();
@@ -286,10 +289,12 @@ pub fn export_onnx_forecaster(
     bundle.manifest.self_test = SelfTest { tolerance, cases };
 
     if options.precision != Precision::F32 {
+        crate::progress::stage("comparing with f32");
         let mut float = Forecaster::with_engine(meta, Engine::from_typed(float_model)?)?;
         bundle.manifest.quantization = Some(compare(&mut float, &mut reloaded, options)?);
     }
 
+    crate::progress::stage("writing and verifying the bundle");
     bundle.write(out).map_err(ExportError::io(out))?;
     let report = kinglet_runtime::verify::verify(&Bundle::read(out)?)?;
     if !report.passed() {

@@ -18,6 +18,7 @@ pub mod graph;
 pub mod gru;
 pub mod lstm;
 pub mod onnx;
+pub mod progress;
 pub mod quantize;
 pub mod rec;
 pub mod stamp;

@@ -32,7 +32,11 @@ fn missing_checkpoint_directory_is_a_one_line_error() {
         .args(["bert", "/nonexistent/ckpt", "-o", "/nonexistent/x.kinglet"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a missing checkpoint is exit 3 (bad checkpoint)"
+    );
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.contains("/nonexistent/ckpt"), "{err}");

@@ -42,3 +42,11 @@ pub use model::Model;
 
 /// Version of this crate, recorded in every bundle the exporter writes.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The git commit this binary was built from (`git rev-parse --short=12 HEAD` at build time,
+/// or `$KINGLET_COMMIT`; `unknown` outside a checkout).
+pub const COMMIT: &str = env!("KINGLET_COMMIT");
+
+/// The tract release kinglet is built on (pinned exactly in the workspace's Cargo.toml: kinglet
+/// uses tract's internal APIs).
+pub const TRACT_VERSION: &str = "0.23.9";

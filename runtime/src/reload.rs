@@ -15,26 +15,49 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static HANGUP: AtomicBool = AtomicBool::new(false);
+static STOP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_hangup(_signal: libc::c_int) {
     HANGUP.store(true, Ordering::Relaxed);
 }
 
-/// Installs the `SIGHUP` handler (without `SA_RESTART`, so that a blocking read of the port or
-/// of standard input returns at once and the reload does not wait for the next request).
-pub fn watch_hangup() -> std::io::Result<()> {
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the sigaction
+extern "C" fn on_stop(_signal: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// Installs `handler` for `signal` without `SA_RESTART`, so that a blocking read of the port or
+/// of standard input returns at once and the serving loop sees the flag without waiting for the
+/// next request.
+fn install(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) -> std::io::Result<()> {
+    // SAFETY: the handlers only store to an atomic, which is async-signal-safe; the sigaction
     // struct is zeroed and then filled as sigaction(2) documents.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = on_hangup as *const () as libc::sighandler_t;
+        action.sa_sigaction = handler as *const () as libc::sighandler_t;
         libc::sigemptyset(&mut action.sa_mask);
         action.sa_flags = 0;
-        if libc::sigaction(libc::SIGHUP, &action, std::ptr::null_mut()) != 0 {
+        if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
             return Err(std::io::Error::last_os_error());
         }
     }
     Ok(())
+}
+
+/// Installs the `SIGHUP` handler: the next [`Reloader::poll`] reloads.
+pub fn watch_hangup() -> std::io::Result<()> {
+    install(libc::SIGHUP, on_hangup)
+}
+
+/// Installs `SIGTERM` (what `systemctl stop` sends) and `SIGINT` handlers that ask the serving
+/// loop to end after the frame in hand, so that it can print its closing statistics.
+pub fn watch_stop() -> std::io::Result<()> {
+    install(libc::SIGTERM, on_stop)?;
+    install(libc::SIGINT, on_stop)
+}
+
+/// Whether `SIGTERM` or `SIGINT` arrived since [`watch_stop`].
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::Relaxed)
 }
 
 /// What a reload did.

@@ -41,6 +41,14 @@ impl SerialPort {
     }
 }
 
+/// Sets input and output speed as glibc's `cfsetospeed` and `cfsetispeed` do on Linux: the
+/// baud bits of `c_cflag`, input following output. (The libc crate binds those two to
+/// versioned glibc symbols on 32-bit ARM, `cfsetispeed@GLIBC_2.4`, which a static link, the
+/// armv7 release binary's, cannot resolve.)
+fn set_speed(t: &mut libc::termios, speed: libc::speed_t) {
+    t.c_cflag = (t.c_cflag & !libc::CBAUD) | (speed & libc::CBAUD);
+}
+
 fn speed(baud: u32) -> Option<libc::speed_t> {
     Some(match baud {
         9_600 => libc::B9600,
@@ -77,8 +85,7 @@ fn open_termios(path: &str, baud: u32) -> std::io::Result<std::fs::File> {
         t.c_cflag |= libc::CLOCAL | libc::CREAD;
         t.c_cc[libc::VMIN] = 0;
         t.c_cc[libc::VTIME] = READ_TIMEOUT_DECISECONDS;
-        libc::cfsetispeed(&mut t, speed);
-        libc::cfsetospeed(&mut t, speed);
+        set_speed(&mut t, speed);
         if libc::tcsetattr(fd, libc::TCSANOW, &t) != 0 {
             return Err(std::io::Error::last_os_error());
         }
@@ -118,6 +125,26 @@ impl Write for SerialPort {
 mod tests {
     use super::*;
     use std::os::fd::FromRawFd;
+
+    // (the static armv7 build cannot link glibc's versioned cfsetospeed to compare with)
+    #[cfg(not(all(target_arch = "arm", target_env = "gnu")))]
+    #[test]
+    fn speeds_are_set_in_the_line_flags_as_cfsetospeed_sets_them() {
+        for baud in [9_600, 57_600, 115_200, 921_600] {
+            let speed = speed(baud).unwrap();
+            // SAFETY: termios is a plain C struct; cfset*speed only write its fields.
+            let (mut ours, mut libc_t): (libc::termios, libc::termios) =
+                unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+            ours.c_cflag = libc::CS8 | libc::CREAD | libc::B9600;
+            libc_t.c_cflag = ours.c_cflag;
+            set_speed(&mut ours, speed);
+            unsafe {
+                libc::cfsetispeed(&mut libc_t, speed);
+                libc::cfsetospeed(&mut libc_t, speed);
+            }
+            assert_eq!(ours.c_cflag, libc_t.c_cflag, "{baud} baud");
+        }
+    }
 
     #[test]
     fn termios_fallback_reads_writes_and_times_out_on_a_pty() {

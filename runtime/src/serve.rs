@@ -150,7 +150,8 @@ impl<R: Read, W: Write> Transport for IoTransport<R, W> {
     }
 }
 
-/// Serves `device` until `reader` closes, as [`kinglet_firmware::Device::run`] does, and
+/// Serves `device` until `reader` closes or `SIGTERM`/`SIGINT` arrives (once
+/// [`crate::reload::watch_stop`] is installed), as [`kinglet_firmware::Device::run`] does, and
 /// between frames lets `reloader` swap the model (see [`crate::reload`]); `on_reload` hears
 /// each attempt. Read timeouts and interruptions (a `SIGHUP`) are where a reload is looked for
 /// while the line is idle.
@@ -163,6 +164,9 @@ pub fn serve_reloading<R: Read, W: Write>(
 ) -> std::io::Result<()> {
     let mut buf = [0u8; 256];
     loop {
+        if crate::reload::stop_requested() {
+            return Ok(());
+        }
         let read = reader.read(&mut buf);
         if let Some((event, engine)) = reloader.poll() {
             if let Some(engine) = engine {

@@ -33,14 +33,14 @@ fn export_spoiled(spoil: impl FnOnce(&Path)) -> (Run, tempfile::TempDir) {
 #[test]
 fn export_refuses_missing_config() {
     let (r, _t) = export_spoiled(|d| std::fs::remove_file(d.join("config.json")).unwrap());
-    r.assert_clean_error(1, &["config.json", "missing"]);
+    r.assert_clean_error(3, &["config.json", "missing"]);
 }
 
 #[test]
 fn export_refuses_config_that_is_not_json() {
     let (r, _t) =
         export_spoiled(|d| std::fs::write(d.join("config.json"), "{ \"hidden_size\": ").unwrap());
-    r.assert_clean_error(1, &["config.json", "invalid JSON"]);
+    r.assert_clean_error(3, &["config.json", "invalid JSON"]);
 }
 
 #[test]
@@ -51,7 +51,7 @@ fn export_names_the_missing_config_field() {
         v.as_object_mut().unwrap().remove("num_attention_heads");
         std::fs::write(d.join("config.json"), v.to_string()).unwrap();
     });
-    r.assert_clean_error(1, &["config.json", "num_attention_heads"]);
+    r.assert_clean_error(3, &["config.json", "num_attention_heads"]);
 }
 
 #[test]
@@ -64,7 +64,7 @@ fn export_refuses_unsupported_architecture() {
         );
         std::fs::write(d.join("config.json"), text).unwrap();
     });
-    r.assert_clean_error(1, &["GPT2ForSequenceClassification", "unsupported"]);
+    r.assert_clean_error(4, &["GPT2ForSequenceClassification", "unsupported"]);
 }
 
 #[test]
@@ -73,26 +73,26 @@ fn export_refuses_truncated_safetensors() {
         let bytes = std::fs::read(d.join("model.safetensors")).unwrap();
         std::fs::write(d.join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
     });
-    r.assert_clean_error(1, &["model.safetensors"]);
+    r.assert_clean_error(3, &["model.safetensors"]);
 }
 
 #[test]
 fn export_refuses_missing_weights() {
     let (r, _t) = export_spoiled(|d| std::fs::remove_file(d.join("model.safetensors")).unwrap());
-    r.assert_clean_error(1, &["model.safetensors", "missing"]);
+    r.assert_clean_error(3, &["model.safetensors", "missing"]);
 }
 
 #[test]
 fn export_refuses_missing_tokenizer() {
     let (r, _t) = export_spoiled(|d| std::fs::remove_file(d.join("tokenizer.json")).unwrap());
-    r.assert_clean_error(1, &["tokenizer.json", "vocab.txt"]);
+    r.assert_clean_error(3, &["tokenizer.json", "vocab.txt"]);
 }
 
 #[test]
 fn export_refuses_corrupt_tokenizer() {
     let (r, _t) =
         export_spoiled(|d| std::fs::write(d.join("tokenizer.json"), "{\"model\": 3}").unwrap());
-    r.assert_clean_error(1, &["tokenizer.json"]);
+    r.assert_clean_error(3, &["tokenizer.json"]);
 }
 
 #[test]
@@ -103,7 +103,7 @@ fn export_names_tensor_with_wrong_shape() {
         std::fs::write(d.join("config.json"), text).unwrap();
     });
     r.assert_clean_error(
-        1,
+        3,
         &["encoder.layer.0.intermediate.dense.weight", "[80, 48]"],
     );
 }

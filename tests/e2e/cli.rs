@@ -2,14 +2,19 @@
 //!
 //! On a cross target the binaries are ARM executables: set `KINGLET_TEST_RUNNER` to the
 //! emulator command (e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu`) and they run through it.
+//! `KINGLET_BIN_DIR` takes the binaries from another directory: `.ci/run` runs this suite
+//! (built for x86-64) against the static ARM release binaries it ships, under qemu.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn bin(name: &str) -> PathBuf {
+pub fn bin(name: &str) -> PathBuf {
     // target/<profile>/deps/e2e-xxxx → target/<profile>/<name>
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
+    let dir = match std::env::var_os("KINGLET_BIN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => exe.parent().unwrap().parent().unwrap().to_owned(),
+    };
     let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.is_file(),
@@ -17,6 +22,13 @@ fn bin(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// The emulator command of `KINGLET_TEST_RUNNER`, split into words (empty when unset).
+pub fn runner() -> Vec<String> {
+    std::env::var("KINGLET_TEST_RUNNER")
+        .map(|r| r.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
 }
 
 fn command(name: &str) -> Command {

@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod cli;
+mod conventions;
 mod forecast;
 mod hf_fixtures;
 mod hostile_bundles;
@@ -14,6 +15,7 @@ mod mutations;
 mod ordinary_input;
 mod protocol;
 mod quantized;
+mod readme;
 mod sentiment;
 mod serial;
 mod shared;

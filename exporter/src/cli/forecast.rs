@@ -58,7 +58,7 @@ pub struct Args {
     max_increase: f64,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> anyhow::Result<super::Report> {
     let started = std::time::Instant::now();
     let norm = match (&args.norm, &args.fit) {
         (Some(path), _) => Normalization::from_norm_json(path)?,
@@ -89,30 +89,35 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let stamp = args.output.stamp.load()?;
     let report = export_onnx_forecaster(&args.model, &args.output.output, &options)
         .with_context(|| format!("exporting {}", args.model.display()))?;
-    super::finish(&args.output.output, &stamp)?;
+    let stamped = super::finish(&args.output.output, &stamp)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut text = super::signed_line(&args.output.output, &stamped);
     if let Some(q) = &report.quantization {
-        println!("float vs {precision} on {} ({} windows)", q.data, q.rows);
+        text.push(format!(
+            "float vs {precision} on {} ({} windows)",
+            q.data, q.rows
+        ));
         if let (Some(f), Some(p)) = (q.float_mse, q.quantized_mse) {
-            println!(
+            text.push(format!(
                 "  MSE  float {f:.4}   {precision} {p:.4}   ({:+.2} %)",
                 100.0 * (p - f) / f
-            );
+            ));
         } else {
-            println!(
+            text.push(format!(
                 "  |Δ| max {:.4}   mean {:.4}",
                 q.max_abs_logit_delta, q.mean_abs_logit_delta
-            );
+            ));
         }
     }
-    println!(
-        "wrote {} ({} → {} steps of {}, {} parameters, {:.1} KiB, {precision}) in {:.1} s",
+    text.push(format!(
+        "wrote {} ({} → {} steps of {}, {} parameters, {:.1} KiB, {precision}) in {seconds:.1} s",
         args.output.output.display(),
         options.norm.lookback,
         options.norm.horizon,
         options.norm.targets.join(","),
         report.parameter_count,
-        report.bundle_bytes as f64 / 1024.0,
-        started.elapsed().as_secs_f64(),
-    );
-    Ok(())
+        stamped.bundle_bytes as f64 / 1024.0,
+    ));
+    let json = super::export_json(&args.output.output, precision, seconds, &report, &stamped);
+    Ok(super::Report::Done { text, json })
 }

@@ -33,7 +33,7 @@ pub struct Args {
     max_drop: f64,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: Args) -> anyhow::Result<super::Report> {
     let started = std::time::Instant::now();
     let precision: Precision = args.precision.parse()?;
     let check = args.check.map(|tsv| CheckOptions {
@@ -49,37 +49,43 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let stamp = args.output.stamp.load()?;
     let report = export_hf_classifier(&args.checkpoint, &args.output.output, &options)
         .with_context(|| format!("exporting {}", args.checkpoint.display()))?;
-    super::finish(&args.output.output, &stamp)?;
+    let stamped = super::finish(&args.output.output, &stamp)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut text = super::signed_line(&args.output.output, &stamped);
     if let Some(q) = &report.quantization {
-        print_comparison(q, precision);
+        text.extend(comparison(q, precision));
     }
-    println!(
-        "wrote {} ({}, {} parameters, {:.1} MiB, {precision}) in {:.1} s; self-test round trip max |Δ| = {:.2e}",
+    text.push(format!(
+        "wrote {} ({}, {} parameters, {:.1} MiB, {precision}) in {seconds:.1} s; self-test round trip max |Δ| = {:.2e}",
         args.output.output.display(),
         report.architecture,
         report.parameter_count,
-        report.bundle_bytes as f64 / (1024.0 * 1024.0),
-        started.elapsed().as_secs_f64(),
+        stamped.bundle_bytes as f64 / (1024.0 * 1024.0),
         report.round_trip_deviation,
-    );
-    Ok(())
+    ));
+    let json = super::export_json(&args.output.output, precision, seconds, &report, &stamped);
+    Ok(super::Report::Done { text, json })
 }
 
-fn print_comparison(q: &QuantizationReport, precision: Precision) {
-    println!("float vs {precision} on {} ({} rows)", q.data, q.rows);
+fn comparison(q: &QuantizationReport, precision: Precision) -> Vec<String> {
+    let mut lines = vec![format!(
+        "float vs {precision} on {} ({} rows)",
+        q.data, q.rows
+    )];
     if let (Some(f), Some(p)) = (q.float_accuracy, q.quantized_accuracy) {
-        println!(
+        lines.push(format!(
             "  accuracy        float {:.2} %   {precision} {:.2} %   drop {:+.2} points",
             100.0 * f,
             100.0 * p,
             100.0 * (f - p)
-        );
+        ));
     }
     if let Some(a) = q.label_agreement {
-        println!("  label agreement {:.2} %", 100.0 * a);
+        lines.push(format!("  label agreement {:.2} %", 100.0 * a));
     }
-    println!(
+    lines.push(format!(
         "  |Δ logit|       max {:.4}   mean {:.4}",
         q.max_abs_logit_delta, q.mean_abs_logit_delta
-    );
+    ));
+    lines
 }

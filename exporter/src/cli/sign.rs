@@ -10,14 +10,16 @@ pub struct KeygenArgs {
     name: PathBuf,
 }
 
-pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
+pub fn keygen(args: KeygenArgs) -> anyhow::Result<super::Report> {
     let (secret, public, key) = kinglet_runtime::signature::write_key_pair(&args.name)?;
-    println!(
+    let text = vec![format!(
         "wrote {} (secret: keep it on the build machine) and {} ({key})",
         secret.display(),
         public.display()
-    );
-    Ok(())
+    )];
+    let json =
+        serde_json::json!({ "secret_key": secret, "public_key": public, "key": key.to_string() });
+    Ok(super::Report::Done { text, json })
 }
 
 #[derive(Debug, clap::Args)]
@@ -39,7 +41,7 @@ pub struct SignArgs {
     model_version: Option<String>,
 }
 
-pub fn sign(args: SignArgs) -> anyhow::Result<()> {
+pub fn sign(args: SignArgs) -> anyhow::Result<super::Report> {
     let stamp = crate::stamp::Stamp {
         name: args.name,
         version: args.model_version,
@@ -47,12 +49,13 @@ pub fn sign(args: SignArgs) -> anyhow::Result<()> {
     };
     let out = args.output.unwrap_or_else(|| args.bundle.clone());
     let report = crate::stamp::stamp(&args.bundle, &out, &stamp)?;
-    println!(
+    let text = vec![format!(
         "signed {} ({} {}) by {}",
         out.display(),
         report.name,
         report.version,
-        report.signer.unwrap_or_default()
-    );
-    Ok(())
+        report.signer.clone().unwrap_or_default()
+    )];
+    let json = serde_json::json!({ "output": out, "stamp": report });
+    Ok(super::Report::Done { text, json })
 }

@@ -124,12 +124,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         step(i)?;
     }
     let mut times_ms = Vec::with_capacity(args.iterations);
+    let bar = super::progress_bar(args.iterations as u64, "bench");
     let all = Instant::now();
     for i in 0..args.iterations {
         let t = Instant::now();
         step(i)?;
         times_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     let per_second = args.iterations as f64 / all.elapsed().as_secs_f64();
     times_ms.sort_by(f64::total_cmp);
     let (p50, p90, p99) = (

@@ -115,7 +115,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         truncated: false,
                         tokens: 0,
                     };
-                    super::classify::write_result(&mut out, &text, &result, args.json)?;
+                    if args.json {
+                        // the wire answer carries no token count, truncation or scores of its
+                        // own (a multi-label model's are not a softmax): leave them out rather
+                        // than invent them
+                        let mut v = super::classify::result_json(&text, &result);
+                        if let Some(o) = v.as_object_mut() {
+                            for key in ["tokens", "truncated", "scores"] {
+                                o.remove(key);
+                            }
+                        }
+                        outln!("{v}");
+                    } else {
+                        super::classify::write_result(&mut out, &text, &result, false)?;
+                    }
                 }
                 other => return Err(device_error(other)),
             }

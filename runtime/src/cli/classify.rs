@@ -99,17 +99,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     };
+    // drawn when answers go to a file or pipe and standard error is a terminal: on a terminal
+    // the answers themselves show the progress
+    let bar = super::progress_bar(count as u64, "classify");
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
     match (&inputs, &args.input) {
         (Some(inputs), _) => {
             for input in inputs {
                 answer(&|| input.origin.clone(), &input.text)?;
+                bar.inc(1);
             }
         }
         (None, Some(file)) => for_each_line(file, |line, text| {
-            answer(&|| format!("{} line {line}", file.display()), text)
+            answer(&|| format!("{} line {line}", file.display()), text)?;
+            bar.inc(1);
+            Ok(())
         })?,
         (None, None) => unreachable!("no inputs only when --input is a file"),
     }
+    bar.finish_and_clear();
     out.flush()?;
     drop(out);
     match first_code {
@@ -183,7 +193,18 @@ pub(super) fn write_result(
     json: bool,
 ) -> anyhow::Result<()> {
     if json {
-        let v = serde_json::json!({
+        let v = result_json(text, r);
+        writeln!(out, "{v}")?;
+    } else {
+        let note = if r.truncated { " (truncated)" } else { "" };
+        writeln!(out, "{} {:.4}{note}", super::printable(&r.label), r.score)?;
+    }
+    Ok(())
+}
+
+/// The JSON object of one classification.
+pub(super) fn result_json(text: &str, r: &Classification) -> serde_json::Value {
+    serde_json::json!({
             "text": text,
             "label": r.label,
             "label_index": r.label_index,
@@ -192,13 +213,7 @@ pub(super) fn write_result(
             "scores": r.scores,
             "truncated": r.truncated,
             "tokens": r.tokens,
-        });
-        writeln!(out, "{v}")?;
-    } else {
-        let note = if r.truncated { " (truncated)" } else { "" };
-        writeln!(out, "{} {:.4}{note}", super::printable(&r.label), r.score)?;
-    }
-    Ok(())
+    })
 }
 
 /// Reads and checks every input before any model work, so bad input fails fast and whole.

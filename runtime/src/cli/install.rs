@@ -19,6 +19,9 @@ pub struct Args {
     /// Memory budget the bundle must load under [default: the bundle's own].
     #[arg(long, value_name = "SIZE", value_parser = crate::memory::parse_bytes)]
     budget: Option<u64>,
+    /// Print the result as one JSON object (and a failure as a JSON error on standard error).
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -30,6 +33,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let report = crate::install::install(&args.bundle, &args.into, &options)?;
     let i = &report.installed;
     let current = args.into.join(crate::install::CURRENT);
+    if args.json {
+        let object = serde_json::json!({
+            "bundle": args.bundle,
+            "current": current,
+            "installed": i.path,
+            "already_current": report.already_current,
+            "sha256": i.sha256_hex,
+            "signer": i.signer.as_ref().map(|k| k.to_hex()),
+            "self_test_cases": i.self_test.cases,
+            "max_abs_deviation": i.self_test.max_abs_deviation,
+            "previous": report.previous,
+            "removed": report.removed,
+        });
+        outln!("{object}");
+        return Ok(());
+    }
     if report.already_current {
         outln!(
             "{} is already current ({})",

@@ -17,6 +17,11 @@
 //! Of several inputs (`classify` with a file, lines or arguments), one that fails does not
 //! stop the others: it is reported in its place and the exit code is the first failure's.
 //! Every line reader bounds its lines (a text line at 16 KiB, a CSV/TSV row at 1 MiB).
+//!
+//! With `--json`, a command's results are JSON and so is its error: one object
+//! `{"error": "…", "exit_code": N}` on standard error. `-q` silences notes and progress bars
+//! (results and errors still print); `-v` adds notes on what was loaded and how long it took.
+//! Progress bars draw only when standard error is a terminal.
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
@@ -33,6 +38,7 @@ macro_rules! outln {
 mod bench;
 mod call;
 mod classify;
+mod completions;
 mod eval;
 mod forecast;
 mod inspect;
@@ -42,6 +48,7 @@ mod rollback;
 mod serve;
 mod verify;
 
+pub use completions::{write_completions, write_man_pages};
 pub use eval::parse_rows;
 pub use model_path::{find_model, model_search_dirs, resolve_model, ModelArg};
 
@@ -53,6 +60,13 @@ const EXIT_CODES: &str = "Exit codes: 0 success, 1 other failure, 2 bad command 
 #[derive(Debug, Parser)]
 #[command(name = "kinglet", version, about, after_help = EXIT_CODES)]
 pub struct Cli {
+    /// Print only results and errors: no notes, no progress bars.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also print, on standard error, which bundle was loaded, its size, SHA-256, memory
+    /// budget and load time.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -81,6 +95,11 @@ enum Command {
     Install(install::Args),
     /// Make the previous bundle of an install directory current again (checked first).
     Rollback(rollback::Args),
+    /// Print a shell completion script: `kinglet completions bash > /etc/bash_completion.d/kinglet`.
+    Completions(completions::Args),
+    /// Write man pages (kinglet.1 and one per subcommand) into a directory.
+    #[command(hide = true)]
+    ManPages(completions::ManArgs),
 }
 
 /// An error the CLI attaches its own exit code to.
@@ -104,14 +123,16 @@ pub enum CliError {
 
 /// Parses the command line, runs it and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
-    // `--version` also names the CPU features seen and the kernels chosen
-    let long_version = format!("{}\n{}", crate::VERSION, crate::kernels::report());
-    let long_version: &'static str = Box::leak(long_version.into_boxed_str());
-    let matches = Cli::command().long_version(long_version).get_matches();
+    let matches = command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    set_verbosity(if cli.quiet { 0 } else { 1 + cli.verbose });
+    let json = matches
+        .subcommand()
+        .and_then(|(_, sub)| sub.try_get_one::<bool>("json").ok().flatten().copied())
+        .unwrap_or(false);
     let result = match cli.command {
         Command::Classify(args) => classify::run(args),
         Command::Eval(args) => eval::run(args),
@@ -123,15 +144,74 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Call(args) => call::run(args),
+        Command::Completions(args) => completions::run(args, command()),
+        Command::ManPages(args) => completions::man_pages(args, command()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // the reader went away (`| head`): nothing is wrong, as in ripgrep
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kinglet: error: {}", one_line(&error_text(&e)));
-            ExitCode::from(exit_code(&e))
+            let code = exit_code(&e);
+            print_error("kinglet", &error_text(&e), code, json);
+            ExitCode::from(code)
         }
+    }
+}
+
+/// The command line's definition, with the long `--version` (commit, tract, CPU features and
+/// the kernels chosen on this CPU).
+pub fn command() -> clap::Command {
+    let long_version = format!("{}\n{}", long_version(), crate::kernels::report());
+    // built once per process; clap takes `&'static str` without its `string` feature
+    Cli::command().long_version(&*Box::leak(long_version.into_boxed_str()))
+}
+
+/// `0.1.0 (commit 1a2b3c4d5e6f, tract 0.23.9, aarch64)`.
+pub fn long_version() -> String {
+    format!(
+        "{} (commit {}, tract {}, {})",
+        crate::VERSION,
+        crate::COMMIT,
+        crate::TRACT_VERSION,
+        std::env::consts::ARCH
+    )
+}
+
+/// Prints an error as `NAME: error: MESSAGE` on one line, or with `json` as one JSON object
+/// `{"error": MESSAGE, "exit_code": CODE}`.
+pub fn print_error(name: &str, message: &str, exit_code: u8, json: bool) {
+    if json {
+        let object = serde_json::json!({ "error": message, "exit_code": exit_code });
+        eprintln!("{object}");
+    } else {
+        eprintln!("{name}: error: {}", one_line(message));
+    }
+}
+
+static VERBOSITY: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(1);
+
+/// 0 with `-q`, 1 by default, 2 and more with `-v`, `-vv`.
+pub fn set_verbosity(level: u8) {
+    VERBOSITY.store(level, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The level [`set_verbosity`] set.
+pub fn verbosity() -> u8 {
+    VERBOSITY.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A note on standard error (`kinglet: …`), left out under `-q`.
+pub fn note(message: std::fmt::Arguments<'_>) {
+    if verbosity() >= 1 {
+        eprintln!("kinglet: {message}");
+    }
+}
+
+/// A note printed only under `-v`.
+pub fn detail(message: std::fmt::Arguments<'_>) {
+    if verbosity() >= 2 {
+        eprintln!("kinglet: {message}");
     }
 }
 
@@ -227,9 +307,12 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
     1
 }
 
-/// A progress bar on standard error (hidden when it is not a terminal).
+/// A progress bar on standard error, drawn only when that is a terminal and `-q` is not given.
 pub fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(len);
+    if verbosity() == 0 {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
     let style =
         indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());

@@ -32,7 +32,23 @@ impl ModelArg {
     /// Loads the bundle with the memory preflight and budget.
     pub fn load(&self) -> anyhow::Result<crate::model::Loaded> {
         crate::engine::set_threads(self.threads as usize)?;
-        Ok(crate::model::Model::load(self.path()?, &self.options()?)?)
+        let path = self.path()?;
+        let started = std::time::Instant::now();
+        let loaded = crate::model::Model::load(&path, &self.options()?)?;
+        super::detail(format_args!(
+            "loaded {} ({} bytes, sha256 {}, {}) in {} ms; memory budget {}",
+            path.display(),
+            loaded.file_bytes,
+            loaded.sha256_hex,
+            super::verify::signed_by(loaded.signer.as_ref()),
+            started.elapsed().as_millis(),
+            match (self.budget, &loaded.manifest.memory) {
+                (Some(b), _) => format!("{b} bytes (--budget)"),
+                (None, Some(m)) => format!("{} bytes (the bundle's)", m.budget_bytes),
+                (None, None) => "none".into(),
+            },
+        ));
+        Ok(loaded)
     }
 
     /// `--budget` and `--require-signed` as load options.

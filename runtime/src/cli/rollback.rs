@@ -15,6 +15,9 @@ pub struct Args {
     /// Memory budget the bundle must load under [default: the bundle's own].
     #[arg(long, value_name = "SIZE", value_parser = crate::memory::parse_bytes)]
     budget: Option<u64>,
+    /// Print the result as one JSON object (and a failure as a JSON error on standard error).
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -24,6 +27,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ..Default::default()
     };
     let report = crate::install::rollback(&args.into, &options)?;
+    if args.json {
+        let object = serde_json::json!({
+            "current": report.current.path,
+            "sha256": report.current.sha256_hex,
+            "signer": report.current.signer.as_ref().map(|k| k.to_hex()),
+            "self_test_cases": report.current.self_test.cases,
+            "previous": report.previous,
+        });
+        outln!("{object}");
+        return Ok(());
+    }
     outln!(
         "rolled back: {} is current again ({}; self-test {} cases: ok); previous: {}",
         report.current.path.display(),

@@ -26,6 +26,9 @@ pub struct Args {
     /// Speak the protocol on standard input and output instead.
     #[arg(long)]
     stdio: bool,
+    /// Print the closing statistics as one JSON object on standard error.
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -33,6 +36,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let engine = RuntimeEngine::from_loaded(args.model.load()?, &path)?;
     let mut device = Box::new(Device::new(engine));
     crate::reload::watch_hangup().context("cannot watch for SIGHUP")?;
+    crate::reload::watch_stop().context("cannot watch for SIGTERM")?;
     let mut reloader = crate::reload::Reloader::new(&path, args.model.options()?);
     let report = |event: &ReloadEvent| match event {
         ReloadEvent::Reloaded { path, checked } => eprintln!(
@@ -55,26 +59,47 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let mut reader = serial
                 .try_clone()
                 .with_context(|| format!("cannot share {name}"))?;
-            eprintln!(
-                "kinglet: serving {} on {name} at {} baud (SIGHUP reloads)",
+            super::note(format_args!(
+                "serving {} on {name} at {} baud (SIGHUP reloads, SIGTERM stops)",
                 path.display(),
                 args.baud
-            );
+            ));
             serve_reloading(&mut device, &mut reader, &mut serial, &mut reloader, report)
                 .with_context(|| format!("serial link {name}"))?;
         }
         None => {
             let mut reader = crate::serve::PolledStdin::new(250).context("standard input")?;
+            super::note(format_args!(
+                "serving {} on standard input/output (SIGHUP reloads, SIGTERM stops)",
+                path.display()
+            ));
             let mut writer = std::io::stdout().lock();
             serve_reloading(&mut device, &mut reader, &mut writer, &mut reloader, report)
                 .context("standard input/output")?;
         }
     }
     let stats = device.stats();
-    eprintln!(
-        "kinglet: link closed; {} answered, {} corrupted frames dropped, {} too long",
-        stats.answered, stats.corrupt, stats.too_long
-    );
+    let why = if crate::reload::stop_requested() {
+        "stopped by signal"
+    } else {
+        "link closed"
+    };
+    if args.json {
+        eprintln!(
+            "{}",
+            serde_json::json!({
+                "stopped": why,
+                "answered": stats.answered,
+                "corrupt_frames": stats.corrupt,
+                "too_long_frames": stats.too_long,
+            })
+        );
+    } else {
+        eprintln!(
+            "kinglet: {why}; {} answered, {} corrupted frames dropped, {} too long",
+            stats.answered, stats.corrupt, stats.too_long
+        );
+    }
     Ok(())
 }
 

@@ -6,21 +6,37 @@ use super::{CliError, ModelArg};
 pub struct Args {
     #[command(flatten)]
     model: ModelArg,
+    /// Print the result as one JSON object (and a failure as a JSON error on standard error).
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let path = args.model.path()?;
     let mut loaded = args.model.load()?;
     let report = crate::verify::verify_model(&loaded.manifest.self_test, &mut loaded.model, &path)?;
-    let verdict = if report.passed() { "ok" } else { "FAILED" };
-    outln!(
-        "{}: {} self-test cases, max |Δ| = {:.3e} (tolerance {:.1e}): {verdict}",
-        path.display(),
-        report.cases,
-        report.max_abs_deviation,
-        report.tolerance
-    );
-    outln!("{}", signed_by(loaded.signer.as_ref()));
+    if args.json {
+        let object = serde_json::json!({
+            "model": path,
+            "sha256": loaded.sha256_hex,
+            "cases": report.cases,
+            "max_abs_deviation": report.max_abs_deviation,
+            "tolerance": report.tolerance,
+            "passed": report.passed(),
+            "signer": loaded.signer.as_ref().map(|k| k.to_hex()),
+        });
+        outln!("{object}");
+    } else {
+        let verdict = if report.passed() { "ok" } else { "FAILED" };
+        outln!(
+            "{}: {} self-test cases, max |Δ| = {:.3e} (tolerance {:.1e}): {verdict}",
+            path.display(),
+            report.cases,
+            report.max_abs_deviation,
+            report.tolerance
+        );
+        outln!("{}", signed_by(loaded.signer.as_ref()));
+    }
     if !report.passed() {
         return Err(CliError::SelfTest(format!(
             "self-test deviation {:.3e} exceeds tolerance {:.1e}",
