@@ -12,7 +12,9 @@ pub fn bin(name: &str) -> PathBuf {
     // target/<profile>/deps/e2e-xxxx → target/<profile>/<name>
     let exe = std::env::current_exe().unwrap();
     let dir = match std::env::var_os("KINGLET_BIN_DIR") {
-        Some(dir) => PathBuf::from(dir),
+        // relative to where the suite runs (the repository root), absolute for tests that
+        // start the binaries from another directory
+        Some(dir) => std::env::current_dir().unwrap().join(dir),
         None => exe.parent().unwrap().parent().unwrap().to_owned(),
     };
     let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
