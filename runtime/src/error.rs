@@ -49,6 +49,20 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// The documented exit code of this error: `kinglet`'s exit status and the C API's
+    /// status (1 other failure, 3 model cannot be loaded, 4 bad input, 5 self-test failed,
+    /// 6 over the memory budget, 7 signature refused).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Io { .. } | Error::BadBundle { .. } | Error::Unsupported { .. } => 3,
+            Error::BadInput(_) | Error::Tokenizer(_) => 4,
+            Error::Inference(_) | Error::Install { .. } => 1,
+            Error::Budget(_) | Error::ArenaExceeded(_) => 6,
+            Error::Signature { .. } => 7,
+            Error::SelfTest(_) => 5,
+        }
+    }
+
     pub(crate) fn inference(e: impl std::fmt::Display) -> Error {
         Error::Inference(format!("{e:#}"))
     }

@@ -286,15 +286,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
     use crate::Error;
     for cause in e.chain() {
         if let Some(err) = cause.downcast_ref::<Error>() {
-            return match err {
-                Error::Io { .. } | Error::BadBundle { .. } | Error::Unsupported { .. } => 3,
-                Error::BadInput(_) | Error::Tokenizer(_) => 4,
-                Error::Inference(_) => 1,
-                Error::Budget(_) | Error::ArenaExceeded(_) => 6,
-                Error::Signature { .. } => 7,
-                Error::SelfTest(_) => 5,
-                Error::Install { .. } => 1,
-            };
+            return err.exit_code();
         }
         if let Some(err) = cause.downcast_ref::<CliError>() {
             return match err {
