@@ -13,6 +13,9 @@ pub mod engine;
 pub mod error;
 pub mod forecast;
 pub mod graph_check;
+#[cfg(feature = "http")]
+pub mod http;
+pub mod inspect;
 pub mod install;
 pub mod kernels;
 pub mod lines;

@@ -12,6 +12,20 @@ pub fn forecast_svg(
     history: &[f32],
     forecast: &[f32],
 ) -> Result<()> {
+    let svg = forecast_svg_text(targets, history, forecast)
+        .map_err(|e| Error::BadInput(format!("cannot draw {}: {e}", path.display())))?;
+    std::fs::write(path, svg)
+        .map_err(|e| Error::BadInput(format!("cannot write {}: {e}", path.display())))
+}
+
+/// [`forecast_svg`] as the SVG document's text (what `serve --http` returns).
+pub fn forecast_svg_text(targets: &[String], history: &[f32], forecast: &[f32]) -> Result<String> {
+    let mut svg = String::new();
+    draw(&mut svg, targets, history, forecast)?;
+    Ok(svg)
+}
+
+fn draw(svg: &mut String, targets: &[String], history: &[f32], forecast: &[f32]) -> Result<()> {
     let t = targets.len().max(1);
     let (hist_rows, fc_rows) = (history.len() / t, forecast.len() / t);
     let all = history.iter().chain(forecast);
@@ -19,9 +33,8 @@ pub fn forecast_svg(
         (lo.min(v), hi.max(v))
     });
     let pad = ((hi - lo) * 0.05).max(1e-3);
-    let fail =
-        |e: &dyn std::fmt::Display| Error::BadInput(format!("cannot draw {}: {e}", path.display()));
-    let root = SVGBackend::new(path, (960, 480)).into_drawing_area();
+    let fail = |e: &dyn std::fmt::Display| Error::BadInput(format!("cannot draw the plot: {e}"));
+    let root = SVGBackend::with_string(svg, (960, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(&e))?;
     let x_range = -(hist_rows as i64)..fc_rows as i64;
     let mut chart = ChartBuilder::on(&root)

@@ -10,6 +10,7 @@
 
 use crate::error::Error;
 use crate::memory::LoadOptions;
+use crate::model::Loaded;
 use crate::serve::RuntimeEngine;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -103,6 +104,21 @@ impl Reloader {
 
     /// When a `SIGHUP` came or the path resolves elsewhere: the new engine, or why not.
     pub fn poll(&mut self) -> Option<(ReloadEvent, Option<RuntimeEngine>)> {
+        let (event, loaded) = self.poll_loaded()?;
+        let Some(loaded) = loaded else {
+            return Some((event, None));
+        };
+        let ReloadEvent::Reloaded { path, checked } = event else {
+            unreachable!("a loaded model comes with a Reloaded event")
+        };
+        Some(match RuntimeEngine::from_loaded(loaded, &path) {
+            Ok(engine) => (ReloadEvent::Reloaded { path, checked }, Some(engine)),
+            Err(error) => (ReloadEvent::Refused { path, error }, None),
+        })
+    }
+
+    /// [`Reloader::poll`], keeping the whole loaded model (manifest, hash, signer).
+    pub fn poll_loaded(&mut self) -> Option<(ReloadEvent, Option<Loaded>)> {
         let hangup = HANGUP.swap(false, Ordering::Relaxed);
         let now = std::fs::canonicalize(&self.path).ok();
         if !hangup && now == self.seen {
@@ -110,17 +126,13 @@ impl Reloader {
         }
         self.seen = now.clone();
         let path = now.unwrap_or_else(|| self.path.clone());
-        let result =
-            crate::install::check_loaded(&path, &self.options).and_then(|(loaded, checked)| {
-                Ok((RuntimeEngine::from_loaded(loaded, &path)?, checked))
-            });
-        Some(match result {
-            Ok((engine, checked)) => (
+        Some(match crate::install::check_loaded(&path, &self.options) {
+            Ok((loaded, checked)) => (
                 ReloadEvent::Reloaded {
                     path,
                     checked: Box::new(checked),
                 },
-                Some(engine),
+                Some(loaded),
             ),
             Err(error) => (ReloadEvent::Refused { path, error }, None),
         })

@@ -47,6 +47,21 @@ impl Series {
     }
 }
 
+/// `horizon` timestamps after `last`, `step_seconds` apart; `None` when they would leave the
+/// calendar chrono can represent (the forecast is then labelled by step, `+1`, `+2` …).
+pub fn continue_times(
+    last: NaiveDateTime,
+    step_seconds: i64,
+    horizon: usize,
+) -> Option<Vec<NaiveDateTime>> {
+    (1..=i64::try_from(horizon).ok()?)
+        .map(|i| {
+            let seconds = step_seconds.checked_mul(i)?;
+            last.checked_add_signed(chrono::TimeDelta::try_seconds(seconds)?)
+        })
+        .collect()
+}
+
 /// Header names recognised as the date/time column (case-insensitive).
 const TIME_COLUMNS: &[&str] = &["date", "time", "datetime", "timestamp", "ds"];
 const TIME_FORMATS: &[&str] = &[

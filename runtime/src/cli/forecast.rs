@@ -3,7 +3,7 @@
 
 use super::{CliError, ModelArg};
 use crate::forecast::Forecaster;
-use crate::series::{parse_time, read_csv, HeaderMap};
+use crate::series::{continue_times, parse_time, read_csv, HeaderMap};
 use crate::window::Window;
 use anyhow::Context;
 use chrono::NaiveDateTime;
@@ -86,21 +86,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         crate::plot::forecast_svg(plot, &meta.targets, &history, &forecast.values)?;
     }
     Ok(())
-}
-
-/// `horizon` timestamps after `last`, `step_seconds` apart; `None` when they would leave the
-/// calendar chrono can represent (the forecast is then labelled by step, `+1`, `+2` …).
-pub fn continue_times(
-    last: NaiveDateTime,
-    step_seconds: i64,
-    horizon: usize,
-) -> Option<Vec<NaiveDateTime>> {
-    (1..=i64::try_from(horizon).ok()?)
-        .map(|i| {
-            let seconds = step_seconds.checked_mul(i)?;
-            last.checked_add_signed(chrono::TimeDelta::try_seconds(seconds)?)
-        })
-        .collect()
 }
 
 pub(super) fn print_forecast(

@@ -1,8 +1,7 @@
 //! `kinglet inspect --model M [--json] [--profile]`, `kinglet inspect --cpu [--json]`
 
 use super::{printable, ModelArg};
-use crate::manifest::ModelKind;
-use serde_json::json;
+use crate::inspect::{ModelReport, TaskReport};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -33,104 +32,43 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let path = args.model.path()?;
     let mut loaded = args.model.load()?;
-    let (input, input_desc) = loaded.model.largest_input()?;
-    let tensors = loaded.model.engine().intermediate_tensors(input.clone())?;
-    let largest: Vec<_> = tensors.into_iter().take(10).collect();
-    let profile = if args.profile {
-        let ops = loaded.model.engine().profile(input)?;
-        Some((loaded.model.engine().matmul_kernels(), ops))
-    } else {
-        None
-    };
-    let memory = loaded.model.memory().cloned();
-    let m = &loaded.manifest;
-    let file_bytes = loaded.file_bytes;
-    let name = if m.name.is_empty() {
-        path.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    } else {
-        m.name.clone()
-    };
-    let signer = loaded.signer.as_ref().map(|k| k.to_hex());
-    let mut v = json!({
-        "path": path,
-        "name": name,
-        "version": m.version,
-        "sha256": loaded.sha256_hex,
-        "signed_by": signer,
-        "architecture": m.architecture,
-        "precision": m.precision,
-        "source": m.source,
-        "exporter_version": m.exporter_version,
-        "parameter_count": m.parameter_count,
-        "file_bytes": file_bytes,
-        "graph_bytes": loaded.graph_bytes,
-        "tokenizer_file_bytes": loaded.tokenizer_bytes,
-        "memory": memory,
-        "peak_bytes": memory.as_ref().map(|m| m.peak_bytes),
-        "budget_bytes": memory.as_ref().and_then(|m| m.budget_bytes),
-        "largest_tensors_at": input_desc,
-        "largest_tensors": largest,
-        "self_test_cases": m.self_test.cases.len(),
-        "quantization": m.quantization,
-    });
-    match &m.model {
-        ModelKind::Classifier(c) => {
-            v["kind"] = json!("classifier");
-            v["labels"] = json!(c.labels);
-            v["multi_label"] = json!(c.multi_label);
-            v["max_tokens"] = json!(c.max_tokens);
-            v["max_position_embeddings"] = json!(c.max_position_embeddings);
-        }
-        ModelKind::Forecaster(f) => {
-            v["kind"] = json!("forecaster");
-            v["columns"] = json!(f.columns);
-            v["targets"] = json!(f.targets);
-            v["lookback"] = json!(f.lookback);
-            v["horizon"] = json!(f.horizon);
-            v["step_seconds"] = json!(f.step_seconds);
-        }
-    }
-    if profile.is_some() {
-        v["cpu"] = json!(cpu);
-    }
-    if let Some((kernels, ops)) = &profile {
-        v["matmul_kernels"] = json!(kernels
-            .iter()
-            .cloned()
-            .collect::<std::collections::BTreeMap<_, _>>());
-        v["profile_input"] = json!(input_desc);
-        v["profile"] = json!(ops
-            .iter()
-            .map(|(op, s, n)| json!({"op": op, "ms": s * 1e3, "nodes": n}))
-            .collect::<Vec<_>>());
-    }
+    let r = crate::inspect::model_report(&mut loaded, &path, args.profile)?;
     if args.json {
-        outln!("{v}");
+        outln!("{}", serde_json::to_string(&r)?);
         return Ok(());
     }
-    outln!("model         {}", path.display());
-    outln!("name          {}", printable(&name));
-    if !m.version.is_empty() {
-        outln!("version       {}", printable(&m.version));
+    render(&r)?;
+    Ok(())
+}
+
+/// The report as text.
+fn render(r: &ModelReport) -> std::io::Result<()> {
+    outln!("model         {}", r.path.display());
+    outln!("name          {}", printable(&r.name));
+    if !r.version.is_empty() {
+        outln!("version       {}", printable(&r.version));
     }
-    outln!("sha256        {}", loaded.sha256_hex);
-    match &signer {
+    outln!("sha256        {}", r.sha256);
+    match &r.signed_by {
         Some(key) => outln!("signed by     ed25519 {key} (signature checked)"),
         None => outln!("signed by     nobody (unsigned)"),
     }
-    outln!("architecture  {}", printable(&m.architecture));
-    outln!("precision     {}", printable(&m.precision));
-    outln!("source        {}", printable(&m.source));
-    outln!("parameters    {}", m.parameter_count);
-    match &m.model {
-        ModelKind::Classifier(c) => {
+    outln!("architecture  {}", printable(&r.architecture));
+    outln!("precision     {}", printable(&r.precision));
+    outln!("source        {}", printable(&r.source));
+    outln!("parameters    {}", r.parameter_count);
+    match &r.task {
+        TaskReport::Classifier {
+            labels,
+            multi_label,
+            max_tokens,
+            max_position_embeddings,
+        } => {
             outln!("kind          classifier");
-            outln!("labels        {}", printable(&c.labels.join(", ")));
+            outln!("labels        {}", printable(&labels.join(", ")));
             outln!(
                 "scores        {}",
-                if c.multi_label {
+                if *multi_label {
                     "sigmoid (multi-label)"
                 } else {
                     "softmax"
@@ -138,30 +76,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
             outln!(
                 "max tokens    {} (positions: {})",
-                c.max_tokens,
-                c.max_position_embeddings
+                max_tokens,
+                max_position_embeddings
             );
         }
-        ModelKind::Forecaster(f) => {
+        TaskReport::Forecaster {
+            columns,
+            targets,
+            lookback,
+            horizon,
+            step_seconds,
+        } => {
             outln!("kind          forecaster");
-            outln!("columns       {}", printable(&f.columns.join(", ")));
-            outln!("targets       {}", printable(&f.targets.join(", ")));
-            outln!(
-                "window        {} rows in → {} rows out",
-                f.lookback,
-                f.horizon
-            );
-            if let Some(s) = f.step_seconds {
+            outln!("columns       {}", printable(&columns.join(", ")));
+            outln!("targets       {}", printable(&targets.join(", ")));
+            outln!("window        {} rows in → {} rows out", lookback, horizon);
+            if let Some(s) = step_seconds {
                 outln!("step          {s} s");
             }
         }
     }
-    outln!("file          {file_bytes} bytes");
-    outln!("  graph       {} bytes", loaded.graph_bytes);
-    if loaded.tokenizer_bytes > 0 {
-        outln!("  tokenizer   {} bytes", loaded.tokenizer_bytes);
+    outln!("file          {} bytes", r.file_bytes);
+    outln!("  graph       {} bytes", r.graph_bytes);
+    if r.tokenizer_file_bytes > 0 {
+        outln!("  tokenizer   {} bytes", r.tokenizer_file_bytes);
     }
-    if let Some(mem) = &memory {
+    if let Some(mem) = &r.memory {
         use crate::memory::mib;
         outln!("memory        measured at {} (preflight)", mem.measured_at);
         outln!("  weights     {:>10}  (as parsed)", mib(mem.weights_bytes));
@@ -196,8 +136,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             mib(mem.needs_bytes)
         );
     }
-    outln!("largest tensors at {input_desc}:");
-    for t in &largest {
+    outln!("largest tensors at {}:", r.largest_tensors_at);
+    for t in &r.largest_tensors {
         outln!(
             "  {:>10}  {:<28} {} ({})",
             crate::memory::mib(t.bytes),
@@ -206,9 +146,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             t.op
         );
     }
-    outln!("self-test     {} cases", m.self_test.cases.len());
-    outln!("exporter      {}", printable(&m.exporter_version));
-    if let Some(q) = &m.quantization {
+    outln!("self-test     {} cases", r.self_test_cases);
+    outln!("exporter      {}", printable(&r.exporter_version));
+    if let Some(q) = &r.quantization {
         let agreement = q
             .label_agreement
             .map(|a| format!("agreement {:.2} %, ", 100.0 * a))
@@ -224,13 +164,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             q.max_abs_logit_delta
         );
     }
-    if let Some((kernels, ops)) = &profile {
-        let kernels: Vec<String> = kernels.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+    if let (Some(p), Some(cpu)) = (&r.profile, &r.cpu) {
+        let kernels: Vec<String> = p
+            .matmul_kernels
+            .iter()
+            .map(|(k, n)| format!("{k} ×{n}"))
+            .collect();
         outln!("{cpu}");
         outln!("matmul kernels {}", kernels.join(", "));
-        outln!("profile at {input_desc}:");
-        for (op, s, n) in ops.iter().take(12) {
-            outln!("  {op:<28} {:>9.3} ms  ({n} nodes)", s * 1e3);
+        outln!("profile at {}:", p.profile_input);
+        for o in p.profile.iter().take(12) {
+            outln!("  {:<28} {:>9.3} ms  ({} nodes)", o.op, o.ms, o.nodes);
         }
     }
     Ok(())

@@ -1,7 +1,8 @@
-//! `kinglet serve [--model M|DIR] (--port DEV [--baud 115200] | --stdio)`: reloads on SIGHUP
-//! and when an install directory's `current` link changes (see [`crate::reload`]).
+//! `kinglet serve [--model M|DIR] (--port DEV [--baud 115200] | --stdio | --http ADDR)`:
+//! reloads on SIGHUP and when an install directory's `current` link changes (see
+//! [`crate::reload`]); `--http` is the local HTTP API of [`crate::http`].
 
-use super::ModelArg;
+use super::{CliError, ModelArg};
 use crate::reload::ReloadEvent;
 use crate::serve::{serve_reloading, RuntimeEngine};
 use anyhow::Context;
@@ -16,42 +17,51 @@ pub struct Args {
     #[arg(
         long,
         value_name = "DEV",
-        required_unless_present = "stdio",
-        conflicts_with = "stdio"
+        required_unless_present_any = ["stdio", "http"],
+        conflicts_with_all = ["stdio", "http"]
     )]
     port: Option<PathBuf>,
     /// Baud rate of --port.
     #[arg(long, default_value_t = 115_200)]
     baud: u32,
     /// Speak the protocol on standard input and output instead.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "http")]
     stdio: bool,
+    /// Answer HTTP on HOST:PORT instead (127.0.0.1:8080; port 0 picks one): POST /v1/classify,
+    /// /v1/forecast, GET /v1/model, /healthz, /metrics and a demo page at /.
+    #[cfg(feature = "http")]
+    #[arg(long, value_name = "HOST:PORT")]
+    http: Option<String>,
+    /// With --http: a file holding a bearer token that every request but / and /healthz must
+    /// carry (`Authorization: Bearer TOKEN`); required to bind a non-loopback address.
+    #[cfg(feature = "http")]
+    #[arg(long, value_name = "FILE", requires = "http")]
+    token_file: Option<PathBuf>,
+    /// With --http: inference requests that may wait for the model; more get 503.
+    #[cfg(feature = "http")]
+    #[arg(long, value_name = "N", default_value_t = crate::http::DEFAULT_QUEUE, requires = "http")]
+    http_queue: usize,
+    /// With --http: the largest request body accepted (413 beyond).
+    #[cfg(feature = "http")]
+    #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = crate::memory::parse_bytes, requires = "http")]
+    http_max_body: u64,
     /// Print the closing statistics as one JSON object on standard error.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    #[cfg(feature = "http")]
+    if let Some(addr) = &args.http {
+        return run_http(&args, addr);
+    }
     let path = args.model.path()?;
     let engine = RuntimeEngine::from_loaded(args.model.load()?, &path)?;
     let mut device = Box::new(Device::new(engine));
     crate::reload::watch_hangup().context("cannot watch for SIGHUP")?;
     crate::reload::watch_stop().context("cannot watch for SIGTERM")?;
     let mut reloader = crate::reload::Reloader::new(&path, args.model.options()?);
-    let report = |event: &ReloadEvent| match event {
-        ReloadEvent::Reloaded { path, checked } => eprintln!(
-            "kinglet: reloaded {} (sha256 {}, {}, self-test {} cases ok)",
-            path.display(),
-            checked.sha256_hex,
-            super::verify::signed_by(checked.signer.as_ref()),
-            checked.self_test.cases
-        ),
-        ReloadEvent::Refused { path, error } => eprintln!(
-            "kinglet: reload of {} refused, the previous model keeps serving: {}",
-            path.display(),
-            super::one_line(&error.to_string())
-        ),
-    };
+    let report = report_reload;
     match &args.port {
         Some(port) => {
             let name = port.to_string_lossy().into_owned();
@@ -98,6 +108,88 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         eprintln!(
             "kinglet: {why}; {} answered, {} corrupted frames dropped, {} too long",
             stats.answered, stats.corrupt, stats.too_long
+        );
+    }
+    Ok(())
+}
+
+/// Prints a reload attempt on standard error.
+fn report_reload(event: &ReloadEvent) {
+    match event {
+        ReloadEvent::Reloaded { path, checked } => eprintln!(
+            "kinglet: reloaded {} (sha256 {}, {}, self-test {} cases ok)",
+            path.display(),
+            checked.sha256_hex,
+            super::verify::signed_by(checked.signer.as_ref()),
+            checked.self_test.cases
+        ),
+        ReloadEvent::Refused { path, error } => eprintln!(
+            "kinglet: reload of {} refused, the previous model keeps serving: {}",
+            path.display(),
+            super::one_line(&error.to_string())
+        ),
+    }
+}
+
+#[cfg(feature = "http")]
+fn run_http(args: &Args, addr: &str) -> anyhow::Result<()> {
+    use crate::http::{HttpOptions, HttpServer};
+    let path = args.model.path()?;
+    let options = args.model.options()?;
+    let token = match &args.token_file {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                CliError::Input(format!(
+                    "cannot read the token file {}: {e}",
+                    file.display()
+                ))
+            })?;
+            let token = text.trim().to_owned();
+            if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(CliError::Input(format!(
+                    "the token in {} must be one line of at least 16 characters without spaces",
+                    file.display()
+                ))
+                .into());
+            }
+            Some(token)
+        }
+        None => None,
+    };
+    let server = HttpServer::bind(HttpOptions {
+        addr: addr.to_owned(),
+        token,
+        max_body_bytes: usize::try_from(args.http_max_body).unwrap_or(usize::MAX),
+        queue: args.http_queue,
+    })
+    .map_err(|e| CliError::Input(e.to_string()))?;
+    // the model is loaded and self-tested before the first request is taken
+    let (loaded, checked) = crate::install::check_loaded(&path, &options)?;
+    crate::reload::watch_hangup().context("cannot watch for SIGHUP")?;
+    crate::reload::watch_stop().context("cannot watch for SIGTERM")?;
+    let mut reloader = crate::reload::Reloader::new(&path, options);
+    super::note(format_args!(
+        "serving {} on http://{} (self-test {} cases ok; SIGHUP reloads, SIGTERM stops)",
+        path.display(),
+        server.local_addr(),
+        checked.self_test.cases
+    ));
+    let stats = server.run(loaded, &path, &mut reloader, report_reload)?;
+    let why = "stopped by signal";
+    if args.json {
+        eprintln!(
+            "{}",
+            serde_json::json!({
+                "stopped": why,
+                "answered": stats.answered,
+                "errors": stats.errors,
+                "busy": stats.busy,
+            })
+        );
+    } else {
+        eprintln!(
+            "kinglet: {why}; {} answered, {} errors ({} busy)",
+            stats.answered, stats.errors, stats.busy
         );
     }
     Ok(())

@@ -1,0 +1,294 @@
+//! The JSON bodies of `serve --http` and what the served model does with them, apart from any
+//! HTTP machinery (the server in [`super`] reads and writes the bytes).
+
+use crate::classify::Classification;
+use crate::error::Error;
+use crate::model::Model;
+use serde::{Deserialize, Serialize};
+
+/// Texts one `POST /v1/classify` may carry.
+pub const MAX_TEXTS: usize = 64;
+
+/// `POST /v1/classify`: `{"text": "…"}` or `{"texts": ["…", …]}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyRequest {
+    /// One text: answered with one [`ClassifyAnswer`].
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Several texts: answered with `{"results": [...]}`.
+    #[serde(default)]
+    pub texts: Option<Vec<String>>,
+}
+
+/// One classification, as `kinglet classify --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassifyAnswer {
+    /// The text classified.
+    pub text: String,
+    /// The winning label.
+    pub label: String,
+    /// Its index in the model's labels.
+    pub label_index: usize,
+    /// Its score (softmax, or sigmoid for multi-label models).
+    pub score: f32,
+    /// Raw logits, in label order.
+    pub logits: Vec<f32>,
+    /// Scores, in label order.
+    pub scores: Vec<f32>,
+    /// Whether the text was cut at the model's token limit.
+    pub truncated: bool,
+    /// Tokens the model saw.
+    pub tokens: usize,
+}
+
+impl ClassifyAnswer {
+    fn new(text: String, r: Classification) -> ClassifyAnswer {
+        ClassifyAnswer {
+            text,
+            label: r.label,
+            label_index: r.label_index,
+            score: r.score,
+            logits: r.logits,
+            scores: r.scores,
+            truncated: r.truncated,
+            tokens: r.tokens,
+        }
+    }
+}
+
+/// `POST /v1/forecast`: the window as `rows` (the last `lookback` rows are used, each with the
+/// model's columns in order) or as `csv` text with a header (columns found by name, as
+/// `kinglet forecast --csv`); `plot: true` adds an SVG drawing of history and forecast.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastRequest {
+    /// Rows of the model's columns, oldest first.
+    #[serde(default)]
+    pub rows: Option<Vec<Vec<f32>>>,
+    /// A CSV document with a header row.
+    #[serde(default)]
+    pub csv: Option<String>,
+    /// Also draw the plot.
+    #[serde(default)]
+    pub plot: bool,
+}
+
+/// A forecast, as `kinglet forecast --json` prints it (plus the optional plot).
+#[derive(Debug, Clone, Serialize)]
+pub struct ForecastAnswer {
+    /// Forecast columns.
+    pub targets: Vec<String>,
+    /// Rows forecast.
+    pub horizon: usize,
+    /// Timestamps of the forecast rows, when the CSV had a time column.
+    pub times: Option<Vec<String>>,
+    /// `horizon` rows of `targets.len()` values.
+    pub forecast: Vec<Vec<f32>>,
+    /// The SVG drawing, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub svg: Option<String>,
+}
+
+/// Why a request was not answered: its HTTP status, the CLI's exit code for the same failure
+/// and a kind for metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// HTTP status code.
+    pub status: u16,
+    /// The exit code `kinglet` gives the same failure.
+    pub exit_code: u8,
+    /// Short machine name (`bad_input`, `wrong_model_kind`, `busy` …), the `kind` label of
+    /// `kinglet_errors_total`.
+    pub kind: &'static str,
+    /// One line for a person.
+    pub message: String,
+}
+
+/// The JSON body of an error: `{"error": MESSAGE, "exit_code": N, "kind": KIND}`, the CLI's
+/// `--json` error object plus the kind.
+#[derive(Debug, Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    exit_code: u8,
+    kind: &'a str,
+}
+
+impl ApiError {
+    /// An error of the request itself.
+    pub fn bad_input(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: 400,
+            exit_code: 4,
+            kind: "bad_input",
+            message: message.into(),
+        }
+    }
+
+    /// The body as JSON.
+    pub fn body(&self) -> String {
+        serde_json::to_string(&ErrorBody {
+            error: &self.message,
+            exit_code: self.exit_code,
+            kind: self.kind,
+        })
+        .unwrap_or_default()
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> ApiError {
+        let exit_code = e.exit_code();
+        let (status, kind) = match &e {
+            Error::BadInput(_) | Error::Tokenizer(_) => (400, "bad_input"),
+            Error::ArenaExceeded(_) | Error::Budget(_) => (507, "memory"),
+            _ => (500, "inference"),
+        };
+        ApiError {
+            status,
+            exit_code,
+            kind,
+            message: crate::cli::one_line(&e.to_string()),
+        }
+    }
+}
+
+fn wrong_kind(wanted: &str) -> ApiError {
+    ApiError {
+        status: 409,
+        exit_code: 2,
+        kind: "wrong_model_kind",
+        message: format!("the served model is not a {wanted}"),
+    }
+}
+
+fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_input(format!("request body: {e}")))
+}
+
+/// Answers a `POST /v1/classify` body (JSON text).
+pub fn classify(model: &mut Model, body: &[u8]) -> Result<String, ApiError> {
+    let Model::Classifier(c) = model else {
+        return Err(wrong_kind("classifier"));
+    };
+    let request: ClassifyRequest = parse(body)?;
+    match (request.text, request.texts) {
+        (Some(text), None) => {
+            let r = c.classify(&text, None)?;
+            Ok(to_json(&ClassifyAnswer::new(text, r)))
+        }
+        (None, Some(texts)) if texts.len() <= MAX_TEXTS => {
+            let mut results = Vec::with_capacity(texts.len());
+            for text in texts {
+                let r = c.classify(&text, None)?;
+                results.push(ClassifyAnswer::new(text, r));
+            }
+            Ok(to_json(&Results { results }))
+        }
+        (None, Some(texts)) => Err(ApiError::bad_input(format!(
+            "{} texts in one request; at most {MAX_TEXTS}",
+            texts.len()
+        ))),
+        _ => Err(ApiError::bad_input(
+            "give exactly one of \"text\" (a string) or \"texts\" (a list of strings)",
+        )),
+    }
+}
+
+#[derive(Serialize)]
+struct Results {
+    results: Vec<ClassifyAnswer>,
+}
+
+/// Answers a `POST /v1/forecast` body (JSON text).
+pub fn forecast(model: &mut Model, body: &[u8]) -> Result<String, ApiError> {
+    let Model::Forecaster(f) = model else {
+        return Err(wrong_kind("forecaster"));
+    };
+    let request: ForecastRequest = parse(body)?;
+    let meta = f.meta.clone();
+    let columns = meta.columns.len();
+    let (window, times) =
+        match (request.rows, request.csv) {
+            (Some(rows), None) => {
+                if rows.len() < meta.lookback {
+                    return Err(ApiError::bad_input(format!(
+                        "{} rows; the model needs the last {} (lookback)",
+                        rows.len(),
+                        meta.lookback
+                    )));
+                }
+                let last = &rows[rows.len() - meta.lookback..];
+                if let Some((i, row)) = last.iter().enumerate().find(|(_, r)| r.len() != columns) {
+                    return Err(ApiError::bad_input(format!(
+                        "row {} has {} values; the model's rows have {columns} ({})",
+                        rows.len() - meta.lookback + i + 1,
+                        row.len(),
+                        meta.columns.join(", ")
+                    )));
+                }
+                (last.concat(), None)
+            }
+            (None, Some(csv)) => {
+                let series = crate::series::parse_csv(csv.as_bytes(), &meta.columns, "csv")?;
+                let rows = series.rows();
+                if rows < meta.lookback {
+                    return Err(ApiError::bad_input(format!(
+                        "the CSV has {rows} rows; the model needs the last {} (lookback)",
+                        meta.lookback
+                    )));
+                }
+                let step = meta.step_seconds.or_else(|| series.step_seconds());
+                let times = match (&series.times, step) {
+                    (Some(ts), Some(step)) => {
+                        crate::series::continue_times(ts[rows - 1], step, meta.horizon)
+                    }
+                    _ => None,
+                };
+                (
+                    series.slice_rows(rows - meta.lookback, rows).to_vec(),
+                    times,
+                )
+            }
+            _ => return Err(ApiError::bad_input(
+                "give exactly one of \"rows\" (a list of rows) or \"csv\" (CSV text with a header)",
+            )),
+        };
+    let result = f.forecast(&window)?;
+    let t = meta.targets.len().max(1);
+    let svg = if request.plot {
+        let targets = meta.target_indices();
+        let history: Vec<f32> = (0..meta.lookback)
+            .flat_map(|r| {
+                targets
+                    .iter()
+                    .map(|&c| window[r * columns + c])
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        Some(crate::plot::forecast_svg_text(
+            &meta.targets,
+            &history,
+            &result.values,
+        )?)
+    } else {
+        None
+    };
+    let forecast: Vec<Vec<f32>> = result.values.chunks(t).map(<[f32]>::to_vec).collect();
+    Ok(to_json(&ForecastAnswer {
+        targets: meta.targets.clone(),
+        horizon: forecast.len(),
+        times: times.map(|ts| {
+            ts.iter()
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                .collect()
+        }),
+        forecast,
+        svg,
+    }))
+}
+
+/// Our answer types are plain data: serializing them cannot fail.
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
