@@ -10,6 +10,7 @@ mod conventions;
 mod forecast;
 mod hf_fixtures;
 mod hostile_bundles;
+mod http;
 mod memory;
 mod mutations;
 mod ordinary_input;
