@@ -26,6 +26,39 @@ impl VerifyReport {
     }
 }
 
+/// What `kinglet verify` reports on a loaded bundle.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelVerification {
+    /// The bundle.
+    pub model: std::path::PathBuf,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// Self-test cases run.
+    pub cases: usize,
+    /// Largest deviation from the stored outputs.
+    pub max_abs_deviation: f32,
+    /// The bundle's tolerance.
+    pub tolerance: f32,
+    /// Every output within tolerance.
+    pub passed: bool,
+    /// The key (hex) whose signature was checked, when signed.
+    pub signer: Option<String>,
+}
+
+/// Reruns the self-test of a loaded bundle read from `path`.
+pub fn verify_loaded(loaded: &mut crate::model::Loaded, path: &Path) -> Result<ModelVerification> {
+    let report = verify_model(&loaded.manifest.self_test, &mut loaded.model, path)?;
+    Ok(ModelVerification {
+        model: path.to_owned(),
+        sha256: loaded.sha256_hex.clone(),
+        cases: report.cases,
+        max_abs_deviation: report.max_abs_deviation,
+        tolerance: report.tolerance,
+        passed: report.passed(),
+        signer: loaded.signer.as_ref().map(|k| k.to_hex()),
+    })
+}
+
 /// Runs every self-test case of `bundle` and measures the deviation from the stored outputs.
 pub fn verify(bundle: &Bundle) -> Result<VerifyReport> {
     let mut model = match &bundle.manifest.model {

@@ -41,16 +41,6 @@ impl Window {
         self.filled == self.capacity_rows
     }
 
-    /// Rows pushed so far (at most the capacity).
-    pub fn len(&self) -> usize {
-        self.filled
-    }
-
-    /// True when no row has been pushed.
-    pub fn is_empty(&self) -> bool {
-        self.filled == 0
-    }
-
     /// Copies the rows, oldest first, into `out` (`rows × width` values).
     pub fn copy_ordered(&self, out: &mut [f32]) {
         let split = self.head * self.width;

@@ -6,7 +6,7 @@ use crate::bundle::BundleFile;
 use crate::dataset::read_labeled_tsv;
 use crate::forecast::Forecaster;
 use crate::manifest::{Manifest, ModelKind};
-use crate::metrics::ClassificationReport;
+use crate::eval::{ClassifierEval, ForecasterEval};
 use crate::model::Model;
 use crate::series::read_csv;
 use anyhow::Context;
@@ -95,25 +95,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     progress.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
-    let report = ClassificationReport::from_pairs(&pairs, labels.len());
-    let rows_per_second = report.rows as f64 / seconds.max(1e-9);
+    let report = ClassifierEval::new(&pairs, &labels, seconds, &manifest.precision);
     if args.json {
-        let per_class: serde_json::Map<String, serde_json::Value> = labels
-            .iter()
-            .zip(&report.per_class)
-            .map(|(name, m)| (name.clone(), serde_json::to_value(m).expect("serializable")))
-            .collect();
-        let v = serde_json::json!({
-            "rows": report.rows,
-            "accuracy": report.accuracy,
-            "macro_f1": report.macro_f1,
-            "per_class": per_class,
-            "labels": labels,
-            "confusion": report.confusion,
-            "rows_per_second": rows_per_second,
-            "precision": manifest.precision,
-        });
-        outln!("{v}");
+        outln!("{}", serde_json::to_string(&report)?);
         return Ok(());
     }
     outln!(
@@ -121,16 +105,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         report.rows,
         100.0 * report.accuracy,
         report.macro_f1,
-        rows_per_second,
-        super::printable(&manifest.precision)
+        report.rows_per_second,
+        super::printable(&report.precision)
     );
-    let labels: Vec<String> = labels
+    let names: Vec<String> = labels
         .iter()
         .map(|l| super::printable(l).into_owned())
         .collect();
-    let width = labels.iter().map(|l| l.len()).max().unwrap_or(5).max(5);
+    let width = names.iter().map(|l| l.len()).max().unwrap_or(5).max(5);
     outln!("{:width$}  precision  recall  f1      support", "class");
-    for (name, m) in labels.iter().zip(&report.per_class) {
+    for (name, label) in names.iter().zip(&labels) {
+        let m = &report.per_class[label];
         outln!(
             "{name:width$}  {:.4}     {:.4}  {:.4}  {}",
             m.precision,
@@ -140,7 +125,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     outln!("confusion (rows: true label, columns: predicted)");
-    for (name, row) in labels.iter().zip(&report.confusion) {
+    for (name, row) in names.iter().zip(&report.confusion) {
         let cells: Vec<String> = row.iter().map(|c| format!("{c:>7}")).collect();
         outln!("{name:width$}  {}", cells.join(""));
     }
@@ -170,42 +155,20 @@ fn eval_forecaster(
     let started = std::time::Instant::now();
     let errors = forecaster.evaluate(&series, start, end, &|| progress.inc(1))?;
     progress.finish_and_clear();
-    let per_second = errors.windows as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    let seconds = started.elapsed().as_secs_f64();
+    let report = ForecasterEval::new(&errors, (start, end), &meta, seconds, &manifest.precision);
     if json {
-        let raw: serde_json::Map<String, serde_json::Value> = meta
-            .targets
-            .iter()
-            .enumerate()
-            .map(|(k, name)| {
-                (
-                    name.clone(),
-                    serde_json::json!({"mse_raw": errors.mse_raw[k], "mae_raw": errors.mae_raw[k]}),
-                )
-            })
-            .collect();
-        let v = serde_json::json!({
-            "windows": errors.windows,
-            "rows": [start, end],
-            "mse": errors.mse,
-            "mae": errors.mae,
-            "per_target": raw,
-            "windows_per_second": per_second,
-            "precision": manifest.precision,
-        });
-        outln!("{v}");
+        outln!("{}", serde_json::to_string(&report)?);
         return Ok(());
     }
     outln!(
         "{} windows (rows {start}..{end}, lookback {}, horizon {})  MSE {:.4}  MAE {:.4}  (normalized; {:.0} windows/s)",
-        errors.windows, meta.lookback, meta.horizon, errors.mse, errors.mae, per_second
+        report.windows, report.lookback, report.horizon, report.mse, report.mae, report.windows_per_second
     );
     outln!("{:<12} {:>12} {:>12}", "target", "MSE (raw)", "MAE (raw)");
-    for (k, name) in meta.targets.iter().enumerate() {
-        outln!(
-            "{name:<12} {:>12.4} {:>12.4}",
-            errors.mse_raw[k],
-            errors.mae_raw[k]
-        );
+    for name in &meta.targets {
+        let e = &report.per_target[name];
+        outln!("{name:<12} {:>12.4} {:>12.4}", e.mse_raw, e.mae_raw);
     }
     Ok(())
 }

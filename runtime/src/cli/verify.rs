@@ -14,20 +14,11 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let path = args.model.path()?;
     let mut loaded = args.model.load()?;
-    let report = crate::verify::verify_model(&loaded.manifest.self_test, &mut loaded.model, &path)?;
+    let report = crate::verify::verify_loaded(&mut loaded, &path)?;
     if args.json {
-        let object = serde_json::json!({
-            "model": path,
-            "sha256": loaded.sha256_hex,
-            "cases": report.cases,
-            "max_abs_deviation": report.max_abs_deviation,
-            "tolerance": report.tolerance,
-            "passed": report.passed(),
-            "signer": loaded.signer.as_ref().map(|k| k.to_hex()),
-        });
-        outln!("{object}");
+        outln!("{}", serde_json::to_string(&report)?);
     } else {
-        let verdict = if report.passed() { "ok" } else { "FAILED" };
+        let verdict = if report.passed { "ok" } else { "FAILED" };
         outln!(
             "{}: {} self-test cases, max |Δ| = {:.3e} (tolerance {:.1e}): {verdict}",
             path.display(),
@@ -37,7 +28,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
         outln!("{}", signed_by(loaded.signer.as_ref()));
     }
-    if !report.passed() {
+    if !report.passed {
         return Err(CliError::SelfTest(format!(
             "self-test deviation {:.3e} exceeds tolerance {:.1e}",
             report.max_abs_deviation, report.tolerance

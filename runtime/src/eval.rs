@@ -1,0 +1,116 @@
+//! What `kinglet eval` measures, as reports: a classifier's accuracy, macro-F1 and confusion on
+//! labeled rows, a forecaster's errors over every window of a row range.
+
+use crate::forecast::ForecastErrors;
+use crate::metrics::{ClassMetrics, ClassificationReport};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A classifier evaluated on labeled rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassifierEval {
+    /// Rows evaluated.
+    pub rows: usize,
+    /// Fraction of rows predicted right.
+    pub accuracy: f64,
+    /// Unweighted mean of the per-class F1.
+    pub macro_f1: f64,
+    /// Per label name.
+    pub per_class: BTreeMap<String, ClassMetrics>,
+    /// Label names, in the model's order (the confusion matrix's order).
+    pub labels: Vec<String>,
+    /// `confusion[true][predicted]` counts.
+    pub confusion: Vec<Vec<usize>>,
+    /// Rows classified per second (tokenizing included).
+    pub rows_per_second: f64,
+    /// Precision of the bundle's graph.
+    pub precision: String,
+}
+
+impl ClassifierEval {
+    /// The report of `(true, predicted)` label index pairs classified in `seconds`.
+    pub fn new(
+        pairs: &[(usize, usize)],
+        labels: &[String],
+        seconds: f64,
+        precision: &str,
+    ) -> ClassifierEval {
+        let report = ClassificationReport::from_pairs(pairs, labels.len());
+        ClassifierEval {
+            rows: report.rows,
+            accuracy: report.accuracy,
+            macro_f1: report.macro_f1,
+            per_class: labels.iter().cloned().zip(report.per_class).collect(),
+            labels: labels.to_vec(),
+            confusion: report.confusion,
+            rows_per_second: report.rows as f64 / seconds.max(1e-9),
+            precision: precision.to_owned(),
+        }
+    }
+}
+
+/// Errors of one forecast target in real units.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct TargetErrors {
+    /// Mean squared error.
+    pub mse_raw: f64,
+    /// Mean absolute error.
+    pub mae_raw: f64,
+}
+
+/// A forecaster evaluated over every window of a row range.
+#[derive(Debug, Clone, Serialize)]
+pub struct ForecasterEval {
+    /// Windows evaluated.
+    pub windows: usize,
+    /// The data rows `[start, end)`.
+    pub rows: [usize; 2],
+    /// Lookback of the model.
+    pub lookback: usize,
+    /// Horizon of the model.
+    pub horizon: usize,
+    /// MSE on normalized values, over all targets.
+    pub mse: f64,
+    /// MAE on normalized values.
+    pub mae: f64,
+    /// Per target name, in real units.
+    pub per_target: BTreeMap<String, TargetErrors>,
+    /// Windows forecast per second.
+    pub windows_per_second: f64,
+    /// Precision of the bundle's graph.
+    pub precision: String,
+}
+
+impl ForecasterEval {
+    /// The report of `errors` over rows `[start, end)`, measured in `seconds`.
+    pub fn new(
+        errors: &ForecastErrors,
+        (start, end): (usize, usize),
+        meta: &crate::manifest::ForecasterMeta,
+        seconds: f64,
+        precision: &str,
+    ) -> ForecasterEval {
+        ForecasterEval {
+            windows: errors.windows,
+            rows: [start, end],
+            lookback: meta.lookback,
+            horizon: meta.horizon,
+            mse: errors.mse,
+            mae: errors.mae,
+            per_target: meta
+                .targets
+                .iter()
+                .enumerate()
+                .map(|(k, name)| {
+                    let e = TargetErrors {
+                        mse_raw: errors.mse_raw[k],
+                        mae_raw: errors.mae_raw[k],
+                    };
+                    (name.clone(), e)
+                })
+                .collect(),
+            windows_per_second: errors.windows as f64 / seconds.max(1e-9),
+            precision: precision.to_owned(),
+        }
+    }
+}
