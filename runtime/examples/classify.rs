@@ -15,9 +15,13 @@ fn main() -> Result<(), kinglet_runtime::Error> {
     let model = args.next().unwrap_or_else(|| shipped("sentiment.kinglet"));
     let mut texts: Vec<String> = args.collect();
     if texts.is_empty() {
-        texts = ["a gorgeous, moving film", "the worst movie of the year", "fine"]
-            .map(String::from)
-            .into();
+        texts = [
+            "a gorgeous, moving film",
+            "the worst movie of the year",
+            "fine",
+        ]
+        .map(String::from)
+        .into();
     }
     // refuse to load past 48 MiB (weights, plan and the largest inference, measured at load)
     let options = LoadOptions {

@@ -10,8 +10,12 @@ static ALLOCATOR: kinglet_runtime::KingletAllocator = kinglet_runtime::KingletAl
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let model = args.next().unwrap_or_else(|| shipped("models/etth1-dlinear.kinglet"));
-    let csv = args.next().unwrap_or_else(|| shipped("examples/sensors.csv"));
+    let model = args
+        .next()
+        .unwrap_or_else(|| shipped("models/etth1-dlinear.kinglet"));
+    let csv = args
+        .next()
+        .unwrap_or_else(|| shipped("examples/sensors.csv"));
     let mut forecaster = Forecaster::load(&model, &LoadOptions::default())?;
     let meta = forecaster.meta.clone();
 
@@ -22,11 +26,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let index: Vec<usize> = meta
         .columns
         .iter()
-        .map(|c| header.iter().position(|h| h.trim() == c).ok_or(format!("no column {c}")))
+        .map(|c| {
+            header
+                .iter()
+                .position(|h| h.trim() == c)
+                .ok_or(format!("no column {c}"))
+        })
         .collect::<Result<_, _>>()?;
     let rows: Vec<&str> = lines.collect();
     if rows.len() < meta.lookback {
-        return Err(format!("{csv}: {} rows, the model needs {}", rows.len(), meta.lookback).into());
+        return Err(format!(
+            "{csv}: {} rows, the model needs {}",
+            rows.len(),
+            meta.lookback
+        )
+        .into());
     }
     let mut window = Vec::with_capacity(meta.lookback * index.len());
     for row in &rows[rows.len() - meta.lookback..] {
@@ -44,7 +58,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         meta.horizon,
         meta.targets.join(",")
     );
-    for (step, row) in forecast.values.chunks(meta.targets.len()).take(3).enumerate() {
+    for (step, row) in forecast
+        .values
+        .chunks(meta.targets.len())
+        .take(3)
+        .enumerate()
+    {
         let cells: Vec<String> = row.iter().map(|v| format!("{v:.3}")).collect();
         println!("+{}  {}", step + 1, cells.join("  "));
     }

@@ -84,16 +84,16 @@ pub mod tokenize;
 pub(crate) mod window;
 pub(crate) mod workers;
 
+pub use bench::BenchReport;
 pub use bundle::Bundle;
 pub use classify::{Classification, Classifier};
 pub use error::{Error, Result};
+pub use eval::{ClassifierEval, ForecasterEval};
 pub use forecast::{Forecast, Forecaster};
 pub use inspect::ModelReport;
 pub use manifest::Manifest;
 pub use memory::{KingletAllocator, LoadOptions, MemoryReport};
 pub use model::{Loaded, Model};
-pub use bench::BenchReport;
-pub use eval::{ClassifierEval, ForecasterEval};
 pub use verify::{ModelVerification, VerifyReport};
 
 /// Version of this crate, recorded in every bundle the exporter writes.

@@ -4,9 +4,9 @@
 use super::{CliError, ModelArg};
 use crate::bundle::BundleFile;
 use crate::dataset::read_labeled_tsv;
+use crate::eval::{ClassifierEval, ForecasterEval};
 use crate::forecast::Forecaster;
 use crate::manifest::{Manifest, ModelKind};
-use crate::eval::{ClassifierEval, ForecasterEval};
 use crate::model::Model;
 use crate::series::read_csv;
 use anyhow::Context;

@@ -2,7 +2,7 @@
 //! reloads on SIGHUP and when an install directory's `current` link changes (see
 //! [`crate::reload`]); `--http` is the local HTTP API of [`crate::http`].
 
-use super::{CliError, ModelArg};
+use super::ModelArg;
 use crate::reload::ReloadEvent;
 use crate::serve::{serve_reloading, RuntimeEngine};
 use anyhow::Context;
@@ -139,14 +139,14 @@ fn run_http(args: &Args, addr: &str) -> anyhow::Result<()> {
     let token = match &args.token_file {
         Some(file) => {
             let text = std::fs::read_to_string(file).map_err(|e| {
-                CliError::Input(format!(
+                super::CliError::Input(format!(
                     "cannot read the token file {}: {e}",
                     file.display()
                 ))
             })?;
             let token = text.trim().to_owned();
             if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(CliError::Input(format!(
+                return Err(super::CliError::Input(format!(
                     "the token in {} must be one line of at least 16 characters without spaces",
                     file.display()
                 ))
@@ -162,7 +162,7 @@ fn run_http(args: &Args, addr: &str) -> anyhow::Result<()> {
         max_body_bytes: usize::try_from(args.http_max_body).unwrap_or(usize::MAX),
         queue: args.http_queue,
     })
-    .map_err(|e| CliError::Input(e.to_string()))?;
+    .map_err(|e| super::CliError::Input(e.to_string()))?;
     // the model is loaded and self-tested before the first request is taken
     let (loaded, checked) = crate::install::check_loaded(&path, &options)?;
     crate::reload::watch_hangup().context("cannot watch for SIGHUP")?;
