@@ -63,7 +63,7 @@ fn widen_constants(model: &mut TypedModel) -> TractResult<()> {
 }
 
 /// Runs kinglet's own kernels (int8 linear layers, attention) on `threads` threads from now on
-/// (1: the calling thread only, the edge default); see [`crate::workers::set_threads`].
+/// (1: the calling thread only, the edge default); see `workers::set_threads`.
 pub fn set_threads(threads: usize) -> Result<()> {
     crate::workers::set_threads(threads)
         .map_err(|e| Error::Inference(format!("cannot start {threads} threads: {e}")))

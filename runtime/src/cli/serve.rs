@@ -33,7 +33,8 @@ pub struct Args {
     #[arg(long, value_name = "HOST:PORT")]
     http: Option<String>,
     /// With --http: a file holding a bearer token that every request but / and /healthz must
-    /// carry (`Authorization: Bearer TOKEN`); required to bind a non-loopback address.
+    /// carry (`Authorization: Bearer TOKEN`); required to bind a non-loopback address
+    /// [default: $KINGLET_HTTP_TOKEN_FILE].
     #[cfg(feature = "http")]
     #[arg(long, value_name = "FILE", requires = "http")]
     token_file: Option<PathBuf>,
@@ -131,12 +132,21 @@ fn report_reload(event: &ReloadEvent) {
     }
 }
 
+/// The token file of `--token-file` when not given (what kinglet-http.service sets).
+#[cfg(feature = "http")]
+pub const TOKEN_FILE_ENV: &str = "KINGLET_HTTP_TOKEN_FILE";
+
 #[cfg(feature = "http")]
 fn run_http(args: &Args, addr: &str) -> anyhow::Result<()> {
     use crate::http::{HttpOptions, HttpServer};
     let path = args.model.path()?;
     let options = args.model.options()?;
-    let token = match &args.token_file {
+    let token_file = args.token_file.clone().or_else(|| {
+        std::env::var_os(TOKEN_FILE_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    let token = match &token_file {
         Some(file) => {
             let text = std::fs::read_to_string(file).map_err(|e| {
                 super::CliError::Input(format!(
