@@ -1,6 +1,8 @@
 //! What `kinglet eval` measures, as reports: a classifier's accuracy, macro-F1 and confusion on
-//! labeled rows, a forecaster's errors over every window of a row range.
+//! labeled rows, a forecaster's errors over every window of a row range beside the naive
+//! baselines of the same windows.
 
+use crate::baselines::Baselines;
 use crate::forecast::ForecastErrors;
 use crate::metrics::{ClassMetrics, ClassificationReport};
 use serde::Serialize;
@@ -73,8 +75,12 @@ pub struct ForecasterEval {
     pub mse: f64,
     /// MAE on normalized values.
     pub mae: f64,
+    /// The model's MASE (see [`crate::baselines`]): below 1 beats seasonal naive in sample.
+    pub mase: f64,
     /// Per target name, in real units.
     pub per_target: BTreeMap<String, TargetErrors>,
+    /// Naive and seasonal naive on the same windows.
+    pub baselines: Baselines,
     /// Windows forecast per second.
     pub windows_per_second: f64,
     /// Precision of the bundle's graph.
@@ -82,15 +88,19 @@ pub struct ForecasterEval {
 }
 
 impl ForecasterEval {
-    /// The report of `errors` over rows `[start, end)`, measured in `seconds`.
+    /// The report of `errors` over rows `[start, end)`, measured in `seconds`, beside the
+    /// `baselines` of the same windows.
     pub fn new(
         errors: &ForecastErrors,
+        baselines: Baselines,
         (start, end): (usize, usize),
         meta: &crate::manifest::ForecasterMeta,
         seconds: f64,
         precision: &str,
     ) -> ForecasterEval {
         ForecasterEval {
+            mase: baselines.mase(&errors.mae_raw),
+            baselines,
             windows: errors.windows,
             rows: [start, end],
             lookback: meta.lookback,

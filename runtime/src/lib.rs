@@ -37,6 +37,7 @@
 //! (tract is unusably slow unoptimized). Modules marked hidden are shared with the exporter
 //! and the tests and are not part of the API.
 
+pub mod baselines;
 pub mod bench;
 pub mod classify;
 pub mod error;

@@ -134,6 +134,69 @@ fn dlinear_eval_on_etth1_test_rows_matches_training_metrics() {
     assert!((v["mse"].as_f64().unwrap() - 0.3712).abs() <= 5e-4, "{v}");
     assert!((v["mae"].as_f64().unwrap() - 0.3930).abs() <= 5e-4, "{v}");
     assert!(v["per_target"]["OT"]["mse_raw"].as_f64().unwrap() > 0.0);
+    // beside the baselines on the same 2,785 windows: DLinear beats both
+    let b = &v["baselines"];
+    assert_eq!(
+        (b["season"].as_u64(), b["season_from"].as_str()),
+        (Some(24), Some("hourly"))
+    );
+    assert_eq!(b["scale_rows"], serde_json::json!([0, 11184]));
+    let naive = b["naive"]["mse"].as_f64().unwrap();
+    let seasonal = b["seasonal_naive"]["mse"].as_f64().unwrap();
+    assert!(
+        (naive - 1.2944).abs() <= 5e-4 && (seasonal - 0.5122).abs() <= 5e-4,
+        "{b}"
+    );
+    assert!(v["mse"].as_f64().unwrap() < seasonal.min(naive));
+    assert!(v["mase"].as_f64().unwrap() < b["seasonal_naive"]["mase"].as_f64().unwrap());
+}
+
+#[test]
+fn eval_shows_the_model_beside_naive_and_seasonal_naive_on_the_same_windows() {
+    let lstm = shipped("etth1-lstm.kinglet");
+    let csv = repo_root().join("examples/sensors.csv");
+    let text = run(kinglet()
+        .args(["eval", "--model"])
+        .arg(&lstm)
+        .arg("--csv")
+        .arg(&csv));
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    for needle in [
+        "MASE",
+        "naive (last value)",
+        "seasonal naive (24 rows, hourly data)",
+    ] {
+        assert!(text.stdout.contains(needle), "{needle}: {}", text.stdout);
+    }
+    // the shipped LSTM does not beat "tomorrow = today" on these last 400 rows: said, not hidden
+    let v = eval_json(&lstm, &csv, "0..400");
+    let naive = v["baselines"]["naive"]["mse"].as_f64().unwrap();
+    assert!(naive.is_finite() && naive > 0.0);
+    let verdict = if v["mse"].as_f64().unwrap() < naive {
+        "beats both"
+    } else {
+        "does NOT beat"
+    };
+    assert!(text.stdout.contains(verdict), "{}", text.stdout);
+    // a season of one row is naive itself
+    let r = run(kinglet()
+        .args(["eval", "--json", "--season", "1", "--model"])
+        .arg(&lstm)
+        .arg("--csv")
+        .arg(&csv));
+    let one: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(
+        one["baselines"]["naive"],
+        one["baselines"]["seasonal_naive"]
+    );
+    assert_eq!(one["baselines"]["season_from"], "given");
+    // a season longer than the history is a clean error
+    let r = run(kinglet()
+        .args(["eval", "--season", "100000", "--model"])
+        .arg(&lstm)
+        .arg("--csv")
+        .arg(&csv));
+    r.assert_clean_error(4, &["season of 100000 rows"]);
 }
 
 // The recurrent models take a few hundred thousand scan steps: measured natively only.

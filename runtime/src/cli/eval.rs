@@ -2,6 +2,7 @@
 //! `kinglet eval --model M --csv FILE --rows A..B [--json]` (forecasters)
 
 use super::{CliError, ModelArg};
+use crate::baselines::SeasonSource;
 use crate::bundle::BundleFile;
 use crate::dataset::read_labeled_tsv;
 use crate::eval::{ClassifierEval, ForecasterEval};
@@ -27,6 +28,10 @@ pub struct Args {
     /// targets lie inside is evaluated, stride 1 [default: all rows].
     #[arg(long, value_name = "A..B", requires = "csv", value_parser = parse_rows)]
     rows: Option<(usize, usize)>,
+    /// Forecasters: season length of the seasonal naive baseline and of MASE, in rows
+    /// [default: 24 for hourly rows, 7 for daily, 5 for daily rows without weekends, else 1].
+    #[arg(long, value_name = "ROWS", requires = "csv")]
+    season: Option<usize>,
     /// Truncate inputs to this many tokens [default: the bundle's].
     #[arg(long, value_name = "N")]
     max_tokens: Option<usize>,
@@ -62,7 +67,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let Model::Forecaster(mut forecaster) = loaded.model else {
                 unreachable!("the manifest says forecaster")
             };
-            return eval_forecaster(&mut forecaster, &manifest, csv, args.rows, args.json);
+            return eval_forecaster(
+                &mut forecaster,
+                &manifest,
+                csv,
+                (args.rows, args.season),
+                args.json,
+            );
         }
         (ModelKind::Forecaster(_), _, None) => {
             return Err(CliError::Input(
@@ -136,7 +147,7 @@ fn eval_forecaster(
     forecaster: &mut Forecaster,
     manifest: &Manifest,
     csv: &std::path::Path,
-    rows: Option<(usize, usize)>,
+    (rows, season): (Option<(usize, usize)>, Option<usize>),
     json: bool,
 ) -> anyhow::Result<()> {
     let meta = forecaster.meta.clone();
@@ -156,7 +167,16 @@ fn eval_forecaster(
     let errors = forecaster.evaluate(&series, start, end, &|| progress.inc(1))?;
     progress.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
-    let report = ForecasterEval::new(&errors, (start, end), &meta, seconds, &manifest.precision);
+    let season = crate::baselines::season_for(&series, meta.step_seconds, season);
+    let baselines = crate::baselines::baselines(&series, &meta, (start, end), season)?;
+    let report = ForecasterEval::new(
+        &errors,
+        baselines,
+        (start, end),
+        &meta,
+        seconds,
+        &manifest.precision,
+    );
     if json {
         outln!("{}", serde_json::to_string(&report)?);
         return Ok(());
@@ -165,6 +185,48 @@ fn eval_forecaster(
         "{} windows (rows {start}..{end}, lookback {}, horizon {})  MSE {:.4}  MAE {:.4}  (normalized; {:.0} windows/s)",
         report.windows, report.lookback, report.horizon, report.mse, report.mae, report.windows_per_second
     );
+    let b = &report.baselines;
+    let season = match b.season_from {
+        SeasonSource::Given => format!("{} rows, --season", b.season),
+        SeasonSource::Hourly => format!("{} rows, hourly data", b.season),
+        SeasonSource::Daily => format!("{} rows, daily data", b.season),
+        SeasonSource::BusinessDaily => format!("{} rows, trading days", b.season),
+        SeasonSource::None => "1 row: no season known, the same as naive".into(),
+    };
+    outln!(
+        "{:<40} {:>8} {:>8} {:>8}",
+        "on the same windows",
+        "MSE",
+        "MAE",
+        "MASE"
+    );
+    let rows = [
+        ("model".to_string(), report.mse, report.mae, report.mase),
+        (
+            "naive (last value)".to_string(),
+            b.naive.mse,
+            b.naive.mae,
+            b.naive.mase,
+        ),
+        (
+            format!("seasonal naive ({season})"),
+            b.seasonal_naive.mse,
+            b.seasonal_naive.mae,
+            b.seasonal_naive.mase,
+        ),
+    ];
+    for (name, mse, mae, mase) in &rows {
+        outln!("{name:<40} {mse:>8.4} {mae:>8.4} {mase:>8.4}");
+    }
+    let best = b.naive.mse.min(b.seasonal_naive.mse);
+    if report.mse < best {
+        outln!(
+            "the model beats both baselines (MSE {:.1} % below the better one)",
+            100.0 * (1.0 - report.mse / best)
+        );
+    } else {
+        outln!("the model does NOT beat the naive baselines on these rows (MSE {:.4} against {best:.4})", report.mse);
+    }
     outln!("{:<12} {:>12} {:>12}", "target", "MSE (raw)", "MAE (raw)");
     for name in &meta.targets {
         let e = &report.per_target[name];
