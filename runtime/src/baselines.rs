@@ -229,6 +229,7 @@ mod tests {
             columns: vec!["y".into()],
             values,
             times: None,
+            time_problem: None,
         }
     }
 

@@ -72,6 +72,46 @@ impl<R: Read> Read for LineLimit<R> {
     }
 }
 
+/// A reader that turns every `\r\n` into `\n` (a lone `\r` passes), so that a CSV written on
+/// Windows has the same line numbers as one written on Linux: the csv crate ends a record at
+/// the `\r` and counts lines by `\n`, which names the line before the one at fault.
+#[derive(Debug)]
+pub struct CrlfAsLf<R> {
+    inner: R,
+}
+
+impl<R: std::io::BufRead> CrlfAsLf<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: R) -> Self {
+        CrlfAsLf { inner }
+    }
+}
+
+impl<R: std::io::BufRead> Read for CrlfAsLf<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let buf = self.inner.fill_buf()?;
+            if buf.is_empty() || out.is_empty() {
+                return Ok(0);
+            }
+            if buf[0] == b'\r' {
+                self.inner.consume(1);
+                if self.inner.fill_buf()?.first() == Some(&b'\n') {
+                    continue;
+                }
+                out[0] = b'\r';
+                return Ok(1);
+            }
+            // what is there, up to the next CR (never waits for more input)
+            let max = buf.len().min(out.len());
+            let run = buf[..max].iter().position(|&c| c == b'\r').unwrap_or(max);
+            out[..run].copy_from_slice(&buf[..run]);
+            self.inner.consume(run);
+            return Ok(run);
+        }
+    }
+}
+
 /// Reads all of `reader`, every line at most `max_line_bytes` long.
 pub fn read_all(reader: impl Read, max_line_bytes: usize) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
@@ -82,6 +122,25 @@ pub fn read_all(reader: impl Read, max_line_bytes: usize) -> std::io::Result<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crlf_reads_as_lf_and_a_lone_cr_passes() {
+        let read = |bytes: &[u8], capacity: usize| {
+            let mut out = Vec::new();
+            let inner = std::io::BufReader::with_capacity(capacity, bytes);
+            CrlfAsLf::new(inner).read_to_end(&mut out).unwrap();
+            out
+        };
+        let text = b"a,b\r\n1,2\r\n3\r4\r\n\r";
+        // a CRLF split between two fills of the buffer is joined too
+        for capacity in [1, 2, 3, 5, 64] {
+            assert_eq!(
+                read(text, capacity),
+                b"a,b\n1,2\n3\r4\n\r",
+                "capacity {capacity}"
+            );
+        }
+    }
 
     #[test]
     fn lines_within_the_bound_pass_unchanged() {

@@ -14,6 +14,9 @@ pub struct Series {
     pub values: Vec<f32>,
     /// Timestamps of the rows, when the file has a date/time column that parses throughout.
     pub times: Option<Vec<NaiveDateTime>>,
+    /// Why a date/time column was found but not used (a cell no format reads), to be shown
+    /// as a warning: forecasts are then labelled by step.
+    pub time_problem: Option<String>,
 }
 
 impl Series {
@@ -32,6 +35,21 @@ impl Series {
         &self.values[start * f..end * f]
     }
 
+    /// `horizon` timestamps after the last row, `step_seconds` apart (else the rows' median
+    /// step), on `calendar` (else the one [`Calendar::detect`] sees in the rows); `None` without
+    /// times.
+    pub fn continue_after(
+        &self,
+        step_seconds: Option<i64>,
+        horizon: usize,
+        calendar: Option<Calendar>,
+    ) -> Option<Vec<NaiveDateTime>> {
+        let times = self.times.as_ref()?;
+        let step = step_seconds.or_else(|| self.step_seconds())?;
+        let calendar = calendar.unwrap_or_else(|| Calendar::detect(times, step));
+        continue_times(*times.last()?, step, horizon, calendar)
+    }
+
     /// The median spacing of the timestamps, in seconds.
     pub fn step_seconds(&self) -> Option<i64> {
         let times = self.times.as_ref()?;
@@ -47,17 +65,57 @@ impl Series {
     }
 }
 
-/// `horizon` timestamps after `last`, `step_seconds` apart; `None` when they would leave the
-/// calendar chrono can represent (the forecast is then labelled by step, `+1`, `+2` …).
+/// How forecast timestamps continue after the last row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Calendar {
+    /// One step after another (sensor logs, crypto markets).
+    AllDays,
+    /// Steps that land on a Saturday or Sunday move to Monday (stock markets).
+    BusinessDays,
+}
+
+impl Calendar {
+    /// [`Calendar::BusinessDays`] when the rows are daily, span at least two weeks and none
+    /// falls on a weekend; else [`Calendar::AllDays`].
+    pub fn detect(times: &[NaiveDateTime], step_seconds: i64) -> Calendar {
+        use chrono::Datelike;
+        let span_days = match (times.first(), times.last()) {
+            (Some(a), Some(b)) => (*b - *a).num_days(),
+            _ => 0,
+        };
+        let weekend = times
+            .iter()
+            .any(|t| matches!(t.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun));
+        if step_seconds == 86_400 && span_days >= 14 && !weekend {
+            Calendar::BusinessDays
+        } else {
+            Calendar::AllDays
+        }
+    }
+}
+
+/// `horizon` timestamps after `last`, `step_seconds` apart (skipping weekends on a
+/// [`Calendar::BusinessDays`] calendar); `None` when they would leave the calendar chrono can
+/// represent (the forecast is then labelled by step, `+1`, `+2` …).
 pub fn continue_times(
     last: NaiveDateTime,
     step_seconds: i64,
     horizon: usize,
+    calendar: Calendar,
 ) -> Option<Vec<NaiveDateTime>> {
-    (1..=i64::try_from(horizon).ok()?)
-        .map(|i| {
-            let seconds = step_seconds.checked_mul(i)?;
-            last.checked_add_signed(chrono::TimeDelta::try_seconds(seconds)?)
+    use chrono::Datelike;
+    let step = chrono::TimeDelta::try_seconds(step_seconds)?;
+    let day = chrono::TimeDelta::days(1);
+    let mut t = last;
+    (0..horizon)
+        .map(|_| {
+            t = t.checked_add_signed(step)?;
+            while calendar == Calendar::BusinessDays
+                && matches!(t.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun)
+            {
+                t = t.checked_add_signed(day)?;
+            }
+            Some(t)
         })
         .collect()
 }
@@ -67,19 +125,48 @@ const TIME_COLUMNS: &[&str] = &["date", "time", "datetime", "timestamp", "ds"];
 const TIME_FORMATS: &[&str] = &[
     "%Y-%m-%d %H:%M:%S",
     "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
     "%Y-%m-%d %H:%M",
     "%Y-%m-%dT%H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
 ];
+const DATE_FORMATS: &[&str] = &["%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%Y%m%d"];
 
-/// Parses a timestamp in one of the usual CSV forms (a bare date counts as midnight).
+/// The forms [`parse_time`] reads, for messages.
+pub const TIME_FORMS: &str = "YYYY-MM-DD[ HH:MM[:SS]], RFC 3339 (2024-01-02T03:04:05Z, \
+                              +01:00), YYYY/MM/DD, MM/DD/YYYY, epoch seconds or milliseconds";
+
+/// Parses a timestamp in one of the usual CSV forms (a bare date counts as midnight): see
+/// [`TIME_FORMS`]. RFC 3339 times keep the wall-clock time they were written in; epoch
+/// numbers (10 digits: seconds, 13: milliseconds) are UTC.
 pub fn parse_time(s: &str) -> Option<NaiveDateTime> {
     let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && s.len() != 8 {
+        let n: i64 = s.parse().ok()?;
+        return match s.len() {
+            9..=11 => chrono::DateTime::from_timestamp(n, 0),
+            12..=14 => chrono::DateTime::from_timestamp_millis(n),
+            _ => None,
+        }
+        .map(|t| t.naive_utc());
+    }
     TIME_FORMATS
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
         .or_else(|| {
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            chrono::DateTime::parse_from_rfc3339(s)
+                .or_else(|_| chrono::DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%:z"))
                 .ok()
+                .map(|t| t.naive_local())
+        })
+        .or_else(|| {
+            DATE_FORMATS
+                .iter()
+                .find_map(|f| chrono::NaiveDate::parse_from_str(s, f).ok())
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
         })
 }
@@ -159,7 +246,7 @@ pub fn parse_csv(reader: impl std::io::Read, columns: &[String], name: &str) -> 
         .has_headers(true)
         .flexible(true)
         .from_reader(crate::lines::LineLimit::new(
-            reader,
+            crate::lines::CrlfAsLf::new(std::io::BufReader::new(reader)),
             crate::lines::MAX_ROW_BYTES,
         ));
     let header = rdr
@@ -167,6 +254,7 @@ pub fn parse_csv(reader: impl std::io::Read, columns: &[String], name: &str) -> 
         .map_err(|e| Error::BadInput(format!("{name}: cannot read the header: {e}")))?
         .clone();
     let map = HeaderMap::new(&header, columns, name)?;
+    let mut time_problem = None;
     let mut values = Vec::new();
     let mut times = map.time.map(|_| Vec::new());
     let mut record = csv::StringRecord::new();
@@ -185,7 +273,15 @@ pub fn parse_csv(reader: impl std::io::Read, columns: &[String], name: &str) -> 
         if let (Some(t), Some(ts)) = (map.time, times.as_mut()) {
             match record.get(t).and_then(parse_time) {
                 Some(time) => ts.push(time),
-                None => times = None,
+                None => {
+                    time_problem = Some(format!(
+                        "{name}: column `{}` looks like times, but `{}` on line {line} is not a \
+                         time kinglet reads ({TIME_FORMS}); forecasts are labelled by step",
+                        header.get(t).unwrap_or("").trim(),
+                        record.get(t).unwrap_or("").trim(),
+                    ));
+                    times = None;
+                }
             }
         }
         row += 1;
@@ -194,12 +290,14 @@ pub fn parse_csv(reader: impl std::io::Read, columns: &[String], name: &str) -> 
         columns: columns.to_vec(),
         values,
         times,
+        time_problem,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{Datelike, Timelike};
 
     fn cols(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| s.to_string()).collect()
@@ -212,6 +310,82 @@ mod tests {
         assert_eq!(s.values, vec![2.0, 1.0, 4.0, 3.0]);
         assert_eq!(s.rows(), 2);
         assert_eq!(s.step_seconds(), Some(3600));
+    }
+
+    #[test]
+    fn times_in_the_forms_people_write_them() {
+        let at = |y, mo, d, h, mi, se| {
+            chrono::NaiveDate::from_ymd_opt(y, mo, d)
+                .unwrap()
+                .and_hms_opt(h, mi, se)
+                .unwrap()
+        };
+        for (text, want) in [
+            ("2024-01-02 03:04:05", at(2024, 1, 2, 3, 4, 5)),
+            ("2024-01-02T03:04:05Z", at(2024, 1, 2, 3, 4, 5)),
+            ("2024-01-02T03:04:05+01:00", at(2024, 1, 2, 3, 4, 5)),
+            ("2024-01-02T03:04:05.250-05:00", at(2024, 1, 2, 3, 4, 5)),
+            ("2024-01-02 03:04:05.5", at(2024, 1, 2, 3, 4, 5)),
+            ("2024/01/02", at(2024, 1, 2, 0, 0, 0)),
+            ("2024/01/02 03:04", at(2024, 1, 2, 3, 4, 0)),
+            ("01/02/2024", at(2024, 1, 2, 0, 0, 0)),
+            ("20240102", at(2024, 1, 2, 0, 0, 0)),
+            ("1704164645", at(2024, 1, 2, 3, 4, 5)),
+            ("1704164645000", at(2024, 1, 2, 3, 4, 5)),
+        ] {
+            assert_eq!(
+                parse_time(text).map(|t| t.with_nanosecond(0).unwrap()),
+                Some(want),
+                "{text}"
+            );
+        }
+        for text in ["", "13/45/2024", "yesterday", "12", "2024-02-30"] {
+            assert_eq!(parse_time(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_time_column_that_does_not_parse_is_reported_not_dropped_silently() {
+        let csv = "date,a\n2024-01-01,1\n2024-01-02,2\nsoon,3\n";
+        let s = parse_csv(csv.as_bytes(), &cols(&["a"]), "t.csv").unwrap();
+        assert_eq!(s.times, None);
+        let problem = s.time_problem.unwrap();
+        assert!(
+            problem.contains("`soon` on line 4") && problem.contains("`date`"),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn a_crlf_file_names_the_same_line_as_an_lf_file() {
+        for text in ["a,b\n1,2\n3,oops\n", "a,b\r\n1,2\r\n3,oops\r\n"] {
+            let err = parse_csv(text.as_bytes(), &cols(&["a", "b"]), "t.csv").unwrap_err();
+            assert!(err.to_string().contains("line 3 (data row 1)"), "{err}");
+        }
+    }
+
+    #[test]
+    fn daily_rows_without_weekends_continue_on_business_days() {
+        let day = |d| {
+            chrono::NaiveDate::from_ymd_opt(2024, 1, d)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+        };
+        // 2024-01-01 is a Monday: three weeks of weekdays
+        let trading: Vec<_> = (1..=19)
+            .map(day)
+            .filter(|t| t.weekday().number_from_monday() <= 5)
+            .collect();
+        assert_eq!(Calendar::detect(&trading, 86_400), Calendar::BusinessDays);
+        let all: Vec<_> = (1..=19).map(day).collect();
+        assert_eq!(Calendar::detect(&all, 86_400), Calendar::AllDays);
+        assert_eq!(Calendar::detect(&trading, 3600), Calendar::AllDays);
+        // after Friday the 19th: Mon 22, Tue 23, Wed 24 …
+        let next = continue_times(day(19), 86_400, 3, Calendar::BusinessDays).unwrap();
+        assert_eq!(next, vec![day(22), day(23), day(24)]);
+        let next = continue_times(day(19), 86_400, 2, Calendar::AllDays).unwrap();
+        assert_eq!(next, vec![day(20), day(21)]);
     }
 
     #[test]

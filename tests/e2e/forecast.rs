@@ -620,3 +620,127 @@ fn shipped_lstm_runs_each_layer_as_one_fused_operator() {
     assert!(ops.contains(&("KingletLstm".to_string(), 2)), "{ops:?}");
     assert!(!ops.iter().any(|(o, _)| o == "Scan"), "{ops:?}");
 }
+
+fn forecast_json(csv: &Path, extra: &[&str]) -> (serde_json::Value, String) {
+    let r = run(kinglet()
+        .args(["forecast", "--json", "--model"])
+        .arg(shipped("etth1-lstm.kinglet"))
+        .arg("--csv")
+        .arg(csv)
+        .args(extra));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    (serde_json::from_str(r.stdout.trim()).unwrap(), r.stderr)
+}
+
+#[test]
+fn rfc3339_slash_and_epoch_times_are_read_and_continued() {
+    // row r is 2018-03-01 00:00 UTC + r hours; the last (119) is 2018-03-05 23:00
+    let epoch0 = 1_519_862_400i64;
+    let forms: [(&str, Box<dyn Fn(usize) -> String>); 4] = [
+        (
+            "rfc3339",
+            Box::new(|r| format!("2018-03-{:02}T{:02}:00:00Z", 1 + r / 24, r % 24)),
+        ),
+        (
+            "offset",
+            Box::new(|r| format!("2018-03-{:02}T{:02}:00:00+01:00", 1 + r / 24, r % 24)),
+        ),
+        (
+            "slash",
+            Box::new(|r| format!("2018/03/{:02} {:02}:00", 1 + r / 24, r % 24)),
+        ),
+        (
+            "epoch",
+            Box::new(move |r| (epoch0 + 3600 * r as i64).to_string()),
+        ),
+    ];
+    for (name, form) in forms {
+        let (_t, csv) = small_csv(120, |r, cells| cells[1] = form(r));
+        let (v, stderr) = forecast_json(&csv, &[]);
+        assert_eq!(v["times"][0], "2018-03-06 00:00:00", "{name}: {v}");
+        assert!(!stderr.contains("warning"), "{name}: {stderr}");
+    }
+}
+
+#[test]
+fn a_date_column_that_does_not_parse_is_a_warning_not_silence() {
+    let (_t, csv) = small_csv(120, |r, cells| {
+        if r == 7 {
+            cells[1] = "7th of March".into()
+        }
+    });
+    let (v, stderr) = forecast_json(&csv, &[]);
+    assert_eq!(v["times"], serde_json::Value::Null, "labelled by step");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("kinglet: warning:") && stderr.contains("`7th of March` on line 9"),
+        "{stderr}"
+    );
+    let quiet = run(kinglet()
+        .args(["-q", "forecast", "--model"])
+        .arg(shipped("etth1-lstm.kinglet"))
+        .arg("--csv")
+        .arg(&csv));
+    assert_eq!((quiet.code, quiet.stderr.as_str()), (0, ""));
+}
+
+#[test]
+fn a_business_day_calendar_continues_after_friday_on_monday() {
+    // 216 hourly rows from Thursday 2018-03-01: the last is Friday 2018-03-09 23:00
+    let (_t, csv) = small_csv(216, |_, _| ());
+    let (v, _) = forecast_json(&csv, &[]);
+    assert_eq!(
+        v["times"][0], "2018-03-10 00:00:00",
+        "hourly data: every day"
+    );
+    let (v, _) = forecast_json(&csv, &["--calendar", "business-days"]);
+    assert_eq!(v["times"][0], "2018-03-12 00:00:00");
+    assert_eq!(v["times"][1], "2018-03-12 01:00:00");
+}
+
+#[test]
+fn a_crlf_csv_names_the_same_line_as_an_lf_one() {
+    let (_t, csv) = small_csv(120, |r, cells| {
+        if r == 50 {
+            cells[3] = "n/a".into()
+        }
+    });
+    let crlf = std::fs::read_to_string(&csv).unwrap().replace('\n', "\r\n");
+    std::fs::write(&csv, crlf).unwrap();
+    forecast_csv(&csv).assert_clean_error(4, &["line 52", "data row 50", "`HULL`", "n/a"]);
+}
+
+#[test]
+fn follow_takes_the_header_once_for_a_stream_without_one() {
+    use std::io::Write;
+    let (_t, csv) = small_csv(120, |_, _| ());
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let (header, rows) = text.split_once('\n').unwrap();
+    let mut child = kinglet()
+        .args([
+            "forecast", "--json", "--follow", "--every", "200", "--header", header, "--model",
+        ])
+        .arg(shipped("etth1-lstm.kinglet"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(rows.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    // one forecast, when the 96-row window first filled
+    assert_eq!(v["after_row"], 96);
+    assert_eq!(v["times"][0], "2018-03-05 00:00:00");
+}

@@ -3,7 +3,7 @@
 
 use super::{CliError, ModelArg};
 use crate::forecast::Forecaster;
-use crate::series::{continue_times, parse_time, read_csv, HeaderMap};
+use crate::series::{continue_times, parse_time, read_csv, Calendar, HeaderMap};
 use crate::window::Window;
 use anyhow::Context;
 use chrono::NaiveDateTime;
@@ -30,6 +30,34 @@ pub struct Args {
     /// With --follow: forecast every N rows.
     #[arg(long, value_name = "N", default_value_t = 1, requires = "follow")]
     every: usize,
+    /// With --follow: the CSV header, for a stream of rows without one (a logger's output):
+    /// `--header date,HUFL,HULL,MUFL,MULL,LUFL,LULL,OT`. Without it the first line read is
+    /// the header (`tail -n +1 -f FILE` sends it).
+    #[arg(long, value_name = "NAMES", requires = "follow")]
+    header: Option<String>,
+    /// How forecast times continue: `business-days` skips Saturdays and Sundays (stock
+    /// markets), `all-days` does not [default: business days when the history is daily and has
+    /// no weekend over two weeks or more].
+    #[arg(long, value_enum)]
+    calendar: Option<CalendarArg>,
+}
+
+/// `--calendar`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CalendarArg {
+    /// Every step, weekends included.
+    AllDays,
+    /// Steps on a Saturday or Sunday move to Monday.
+    BusinessDays,
+}
+
+impl From<CalendarArg> for Calendar {
+    fn from(c: CalendarArg) -> Calendar {
+        match c {
+            CalendarArg::AllDays => Calendar::AllDays,
+            CalendarArg::BusinessDays => Calendar::BusinessDays,
+        }
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -41,7 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .into());
     };
     if args.follow {
-        return follow(&mut forecaster, args.every.max(1), args.json);
+        return follow(&mut forecaster, &args);
     }
     let csv = args
         .csv
@@ -49,6 +77,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .expect("clap requires --csv without --follow");
     let meta = forecaster.meta.clone();
     let series = read_csv(csv, &meta.columns)?;
+    if let Some(problem) = &series.time_problem {
+        super::warn(problem);
+    }
     let rows = series.rows();
     if rows < meta.lookback {
         return Err(CliError::Input(format!(
@@ -62,11 +93,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let forecast = forecaster
         .forecast(window)
         .with_context(|| csv.display().to_string())?;
-    let step = meta.step_seconds.or_else(|| series.step_seconds());
-    let times = match (&series.times, step) {
-        (Some(ts), Some(step)) => continue_times(ts[rows - 1], step, meta.horizon),
-        _ => None,
-    };
+    let times = series.continue_after(
+        meta.step_seconds,
+        meta.horizon,
+        args.calendar.map(Calendar::from),
+    );
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     print_forecast(
         &mut out,
@@ -137,20 +168,25 @@ pub(super) fn print_forecast(
 }
 
 /// Streams rows from standard input through a fixed ring buffer.
-fn follow(forecaster: &mut Forecaster, every: usize, json: bool) -> anyhow::Result<()> {
+fn follow(forecaster: &mut Forecaster, args: &Args) -> anyhow::Result<()> {
+    let (every, json) = (args.every.max(1), args.json);
     let meta = forecaster.meta.clone();
     let f = meta.columns.len();
     let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
+        .has_headers(args.header.is_none())
         .flexible(true)
         .from_reader(crate::lines::LineLimit::new(
-            std::io::stdin().lock(),
+            crate::lines::CrlfAsLf::new(std::io::stdin().lock()),
             crate::lines::MAX_ROW_BYTES,
         ));
-    let header = rdr
-        .headers()
-        .map_err(|e| CliError::Input(format!("standard input: cannot read the header: {e}")))?
-        .clone();
+    let header = match &args.header {
+        Some(names) => csv::StringRecord::from(names.split(',').collect::<Vec<_>>()),
+        None => rdr
+            .headers()
+            .map_err(|e| CliError::Input(format!("standard input: cannot read the header: {e}")))?
+            .clone(),
+    };
+    let (mut first_time, mut weekend_seen) = (None, false);
     let map = HeaderMap::new(&header, &meta.columns, "standard input")?;
     let mut window = Window::new(meta.lookback, f);
     let mut ordered = vec![0f32; meta.lookback * f];
@@ -171,6 +207,11 @@ fn follow(forecaster: &mut Forecaster, every: usize, json: bool) -> anyhow::Resu
             format!("standard input line {line} (data row {seen})")
         })?;
         let last_time = map.time.and_then(|t| record.get(t)).and_then(parse_time);
+        if let Some(t) = last_time {
+            use chrono::Datelike;
+            first_time.get_or_insert(t);
+            weekend_seen |= matches!(t.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun);
+        }
         window.push(&row);
         seen += 1;
         since += 1;
@@ -179,7 +220,17 @@ fn follow(forecaster: &mut Forecaster, every: usize, json: bool) -> anyhow::Resu
             window.copy_ordered(&mut ordered);
             let forecast = forecaster.forecast(&ordered)?;
             let times = match (last_time, meta.step_seconds) {
-                (Some(t), Some(step)) => continue_times(t, step, meta.horizon),
+                (Some(t), Some(step)) => {
+                    let calendar = args.calendar.map(Calendar::from).unwrap_or_else(|| {
+                        let span = first_time.map_or(0, |f| (t - f).num_days());
+                        if step == 86_400 && span >= 14 && !weekend_seen {
+                            Calendar::BusinessDays
+                        } else {
+                            Calendar::AllDays
+                        }
+                    });
+                    continue_times(t, step, meta.horizon, calendar)
+                }
                 _ => None,
             };
             let mut out = stdout.lock();
@@ -204,9 +255,12 @@ mod tests {
     #[test]
     fn times_past_chronos_calendar_fall_back_to_steps() {
         let last = NaiveDateTime::MAX - chrono::TimeDelta::hours(1);
-        assert_eq!(continue_times(last, 3600, 1).map(|t| t.len()), Some(1));
-        assert_eq!(continue_times(last, 3600, 2), None);
-        assert_eq!(continue_times(last, i64::MAX, 2), None);
+        assert_eq!(
+            continue_times(last, 3600, 1, Calendar::AllDays).map(|t| t.len()),
+            Some(1)
+        );
+        assert_eq!(continue_times(last, 3600, 2, Calendar::AllDays), None);
+        assert_eq!(continue_times(last, i64::MAX, 2, Calendar::AllDays), None);
         let mut out = Vec::new();
         print_forecast(&mut out, &["OT".into()], &[1.0, 2.0], None, false, None).unwrap();
         let text = String::from_utf8(out).unwrap();
@@ -223,7 +277,7 @@ mod tests {
     #[test]
     fn more_rows_than_times_are_labelled_by_step() {
         let t0 = NaiveDateTime::parse_from_str("2020-01-01 00:00:00", "%Y-%m-%d %H:%M:%S").unwrap();
-        let times = continue_times(t0, 3600, 1).unwrap();
+        let times = continue_times(t0, 3600, 1, Calendar::AllDays).unwrap();
         let mut out = Vec::new();
         print_forecast(
             &mut out,

@@ -208,6 +208,14 @@ pub fn note(message: std::fmt::Arguments<'_>) {
     }
 }
 
+/// A warning on standard error (`kinglet: warning: …`, one line, control characters escaped),
+/// left out under `-q`.
+pub fn warn(message: &str) {
+    if verbosity() >= 1 {
+        eprintln!("kinglet: warning: {}", printable(&one_line(message)));
+    }
+}
+
 /// A note printed only under `-v`.
 pub fn detail(message: std::fmt::Arguments<'_>) {
     if verbosity() >= 2 {

@@ -238,13 +238,7 @@ pub fn forecast(model: &mut Model, body: &[u8]) -> Result<String, ApiError> {
                         meta.lookback
                     )));
                 }
-                let step = meta.step_seconds.or_else(|| series.step_seconds());
-                let times = match (&series.times, step) {
-                    (Some(ts), Some(step)) => {
-                        crate::series::continue_times(ts[rows - 1], step, meta.horizon)
-                    }
-                    _ => None,
-                };
+                let times = series.continue_after(meta.step_seconds, meta.horizon, None);
                 (
                     series.slice_rows(rows - meta.lookback, rows).to_vec(),
                     times,
