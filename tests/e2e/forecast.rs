@@ -636,7 +636,8 @@ fn forecast_json(csv: &Path, extra: &[&str]) -> (serde_json::Value, String) {
 fn rfc3339_slash_and_epoch_times_are_read_and_continued() {
     // row r is 2018-03-01 00:00 UTC + r hours; the last (119) is 2018-03-05 23:00
     let epoch0 = 1_519_862_400i64;
-    let forms: [(&str, Box<dyn Fn(usize) -> String>); 4] = [
+    type Form = Box<dyn Fn(usize) -> String>;
+    let forms: [(&str, Form); 4] = [
         (
             "rfc3339",
             Box::new(|r| format!("2018-03-{:02}T{:02}:00:00Z", 1 + r / 24, r % 24)),
