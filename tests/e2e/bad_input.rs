@@ -177,13 +177,10 @@ fn classify_file(contents: &[u8]) -> Run {
 }
 
 #[test]
-fn empty_line_in_input_is_refused_with_its_line_number() {
-    let r = classify_file(b"good\n\nbad\n");
-    r.assert_clean_error(4, &["line 2", "empty"]);
-    assert!(
-        r.stdout.is_empty(),
-        "nothing is printed when the input is bad"
-    );
+fn input_of_blank_lines_only_is_refused() {
+    let r = classify_file(b"\n   \n\t\n");
+    r.assert_clean_error(4, &["only blank lines"]);
+    assert!(r.stdout.is_empty(), "nothing to print");
 }
 
 #[test]
@@ -253,4 +250,30 @@ fn standard_input_lines_are_checked_like_a_file() {
     let r = feed(b"a fine film\nthe worst movie of the year\n");
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
+    feed(b"\n  \r\n\t\n").assert_clean_error(4, &["only blank lines"]);
+}
+
+#[test]
+fn blank_lines_are_skipped_with_a_count_not_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("reviews.txt");
+    std::fs::write(
+        &file,
+        "a fine film\n\n   \r\nthe worst movie of the year\n\n",
+    )
+    .unwrap();
+    for json in [false, true] {
+        let mut cmd = crate::cli::kinglet();
+        cmd.args(["classify", "--input"]).arg(&file);
+        if json {
+            cmd.arg("--json");
+        }
+        let r = crate::cli::run(&mut cmd);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
+        assert_eq!(
+            r.stderr.trim(),
+            "kinglet: skipped 3 blank lines; classified 2"
+        );
+    }
 }

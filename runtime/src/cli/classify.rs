@@ -34,19 +34,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Every input is checked before any model work, so bad input fails fast and whole. A file
     // is checked in one streaming pass and classified in a second, never held in memory: the
     // process's memory does not grow with the number of lines.
-    let (inputs, count) = match &args.input {
+    let (inputs, count, blank) = match &args.input {
         Some(file) if file.as_os_str() != "-" => {
             let mut count = 0usize;
-            for_each_line(file, |_, _| {
+            let blank = for_each_line(file, |_, _| {
                 count += 1;
                 Ok(())
             })?;
-            (None, count)
+            (None, count, blank)
         }
         _ => {
-            let inputs = collect_inputs(&args)?;
+            let (inputs, blank) = collect_inputs(&args)?;
             let count = inputs.len();
-            (Some(inputs), count)
+            (Some(inputs), count, blank)
         }
     };
     let crate::model::Model::Classifier(mut classifier) = args.model.load()?.model else {
@@ -112,16 +112,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 bar.inc(1);
             }
         }
-        (None, Some(file)) => for_each_line(file, |line, text| {
-            answer(&|| format!("{} line {line}", file.display()), text)?;
-            bar.inc(1);
-            Ok(())
-        })?,
+        (None, Some(file)) => {
+            for_each_line(file, |line, text| {
+                answer(&|| format!("{} line {line}", file.display()), text)?;
+                bar.inc(1);
+                Ok(())
+            })?;
+        }
         (None, None) => unreachable!("no inputs only when --input is a file"),
     }
     bar.finish_and_clear();
     out.flush()?;
     drop(out);
+    if blank > 0 {
+        let plural = if blank == 1 { "" } else { "s" };
+        super::note(format_args!(
+            "skipped {blank} blank line{plural}; classified {count}"
+        ));
+    }
     match first_code {
         None => Ok(()),
         Some(exit_code) => Err(CliError::Failed {
@@ -133,12 +141,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-/// Calls `f(line number, text)` for every line of `file` (LF or CRLF), read in a streaming
-/// pass; every line must be UTF-8 and non-empty, and the file must have one.
+/// Calls `f(line number, text)` for every line of `file` (LF or CRLF) that is not blank, read
+/// in a streaming pass, and returns how many blank lines it skipped; every line must be UTF-8
+/// and the file must hold one text.
 fn for_each_line(
     file: &std::path::Path,
     f: impl FnMut(usize, &str) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<usize> {
     let name = file.display().to_string();
     let opened = std::fs::File::open(file)
         .map_err(|e| CliError::Input(format!("cannot read {name}: {e}")))?;
@@ -151,9 +160,9 @@ fn each_line(
     mut reader: impl std::io::BufRead,
     name: &str,
     mut f: impl FnMut(usize, &str) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<usize> {
     let mut buf = Vec::new();
-    let mut line = 0;
+    let (mut line, mut blank) = (0, 0);
     loop {
         buf.clear();
         let cannot_read = |e: std::io::Error| match crate::lines::LineTooLong::find(&e) {
@@ -176,14 +185,20 @@ fn each_line(
             ))
         })?;
         if text.trim().is_empty() {
-            return Err(CliError::Input(format!("{name} line {line} is empty")).into());
+            blank += 1;
+            continue;
         }
         f(line, text)?;
     }
     if line == 0 {
         return Err(CliError::Input(format!("{name} is empty: nothing to classify")).into());
     }
-    Ok(())
+    if blank == line {
+        return Err(
+            CliError::Input(format!("{name} has only blank lines: nothing to classify")).into(),
+        );
+    }
+    Ok(blank)
 }
 
 pub(super) fn write_result(
@@ -216,8 +231,9 @@ pub(super) fn result_json(text: &str, r: &Classification) -> serde_json::Value {
     })
 }
 
-/// Reads and checks every input before any model work, so bad input fails fast and whole.
-fn collect_inputs(args: &Args) -> anyhow::Result<Vec<Input>> {
+/// Reads and checks every input before any model work, so bad input fails fast and whole;
+/// also returns the blank lines skipped (of standard input).
+fn collect_inputs(args: &Args) -> anyhow::Result<(Vec<Input>, usize)> {
     let from_stdin = args.texts.len() == 1 && args.texts[0] == "-";
     if let Some(file) = &args.input {
         if file.as_os_str() == "-" {
@@ -233,7 +249,8 @@ fn collect_inputs(args: &Args) -> anyhow::Result<Vec<Input>> {
         )
         .into());
     }
-    args.texts
+    let texts = args
+        .texts
         .iter()
         .enumerate()
         .map(|(i, t)| {
@@ -247,7 +264,8 @@ fn collect_inputs(args: &Args) -> anyhow::Result<Vec<Input>> {
             }
             Ok(Input { origin, text })
         })
-        .collect()
+        .collect::<anyhow::Result<_>>()?;
+    Ok((texts, 0))
 }
 
 /// The longest input line: one text of [`MAX_TEXT_BYTES`] and a `\r`.
@@ -286,15 +304,15 @@ fn read_stdin() -> anyhow::Result<Vec<u8>> {
 
 /// Every line of standard input (it cannot be read twice, so it is held), checked as
 /// [`each_line`] checks a file.
-fn stdin_lines() -> anyhow::Result<Vec<Input>> {
+fn stdin_lines() -> anyhow::Result<(Vec<Input>, usize)> {
     let name = "standard input";
     let mut inputs = Vec::new();
-    each_line(std::io::Cursor::new(read_stdin()?), name, |line, text| {
+    let blank = each_line(std::io::Cursor::new(read_stdin()?), name, |line, text| {
         inputs.push(Input {
             origin: format!("{name} line {line}"),
             text: text.to_string(),
         });
         Ok(())
     })?;
-    Ok(inputs)
+    Ok((inputs, blank))
 }
