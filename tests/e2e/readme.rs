@@ -7,8 +7,9 @@
 //! `# runs until stopped` must print a first answer and is then stopped. Lines that build or
 //! benchmark (`cargo …`, `benches/…`) are listed as not run: `.ci/run` runs `cargo test
 //! --workspace` itself, and the builds' cold times are measured by hand (see the README).
-//! Commands that need a serial device or Docker sit in `text` blocks and are run by
-//! `serial.rs` (over a pseudo-terminal pair) or not at all (`cross`).
+//! Commands that need a serial device, a server left running or Docker sit in `text` blocks
+//! and are run by `serial.rs` (over a pseudo-terminal pair), `http.rs` (`serve --http` with
+//! curl) or not at all (`cross`).
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
