@@ -1,7 +1,8 @@
 //! Classify texts with a kinglet bundle from Rust.
 //!
-//! `cargo run --release -p kinglet-runtime --example classify -- [MODEL] [TEXT…]`
-//! (default: the shipped `models/sentiment.kinglet` and three reviews).
+//! `cargo run --release -p kinglet-runtime --example classify -- [MODEL.kinglet [TEXT…]]`
+//! (default: the shipped `models/sentiment.kinglet` and three reviews; `cargo test --examples`
+//! runs it so, ignoring the test harness's arguments).
 
 use kinglet_runtime::{Classifier, LoadOptions};
 
@@ -11,9 +12,11 @@ use kinglet_runtime::{Classifier, LoadOptions};
 static ALLOCATOR: kinglet_runtime::KingletAllocator = kinglet_runtime::KingletAllocator;
 
 fn main() -> Result<(), kinglet_runtime::Error> {
-    let mut args = std::env::args().skip(1);
-    let model = args.next().unwrap_or_else(|| shipped("sentiment.kinglet"));
-    let mut texts: Vec<String> = args.collect();
+    // MODEL.kinglet then texts; anything else (a test harness's filters) is not ours
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let given = args.iter().position(|a| a.ends_with(".kinglet"));
+    let model = given.map_or_else(|| shipped("sentiment.kinglet"), |i| args[i].clone());
+    let mut texts: Vec<String> = given.map_or_else(Vec::new, |i| args[i + 1..].to_vec());
     if texts.is_empty() {
         texts = [
             "a gorgeous, moving film",

@@ -3,7 +3,7 @@
 //! endpoint, a BLE characteristic or a Unix socket plug in the same way: anything that is
 //! `Read + Write`.
 //!
-//! `cargo run --release -p kinglet-runtime --example custom_transport -- [MODEL]`
+//! `cargo run --release -p kinglet-runtime --example custom_transport -- [MODEL.kinglet]`
 //! (default: the shipped `models/sentiment.kinglet`). A client thread connects, asks the
 //! device what it serves and classifies two texts; the server ends when the client hangs up.
 
@@ -20,7 +20,8 @@ static ALLOCATOR: kinglet_runtime::KingletAllocator = kinglet_runtime::KingletAl
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = std::env::args()
-        .nth(1)
+        .skip(1)
+        .find(|a| a.ends_with(".kinglet"))
         .unwrap_or_else(|| shipped("sentiment.kinglet"));
     let loaded = Model::load(&model, &LoadOptions::default())?;
     let engine = RuntimeEngine::from_loaded(loaded, model.as_ref())?;
