@@ -31,17 +31,16 @@ pub fn season_for(
     step_seconds: Option<i64>,
     given: Option<usize>,
 ) -> (usize, SeasonSource) {
-    use chrono::Datelike;
     if let Some(m) = given {
         return (m.max(1), SeasonSource::Given);
     }
     match step_seconds.or_else(|| series.step_seconds()) {
         Some(3600) => (24, SeasonSource::Hourly),
         Some(s) if (86_400..=4 * 86_400).contains(&s) => {
-            let weekends = series.times.as_ref().is_some_and(|ts| {
-                ts.iter()
-                    .any(|t| matches!(t.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun))
-            });
+            let weekends = series
+                .times
+                .as_ref()
+                .is_some_and(|ts| ts.iter().any(|&t| crate::series::is_weekend(t)));
             if weekends || series.times.is_none() {
                 (7, SeasonSource::Daily)
             } else {

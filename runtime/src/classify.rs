@@ -27,7 +27,7 @@ pub struct Classifier {
 }
 
 /// The answer for one text.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Classification {
     /// Index of the winning label.
     pub label_index: usize,

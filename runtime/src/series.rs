@@ -78,20 +78,28 @@ impl Calendar {
     /// [`Calendar::BusinessDays`] when the rows are daily, span at least two weeks and none
     /// falls on a weekend; else [`Calendar::AllDays`].
     pub fn detect(times: &[NaiveDateTime], step_seconds: i64) -> Calendar {
-        use chrono::Datelike;
         let span_days = match (times.first(), times.last()) {
             (Some(a), Some(b)) => (*b - *a).num_days(),
             _ => 0,
         };
-        let weekend = times
-            .iter()
-            .any(|t| matches!(t.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun));
-        if step_seconds == 86_400 && span_days >= 14 && !weekend {
+        let weekend = times.iter().any(|&t| is_weekend(t));
+        Calendar::of_history(step_seconds, span_days, weekend)
+    }
+
+    /// [`Calendar::detect`]'s rule from a summary of the history (a stream keeps only that).
+    pub fn of_history(step_seconds: i64, span_days: i64, weekend_seen: bool) -> Calendar {
+        if step_seconds == 86_400 && span_days >= 14 && !weekend_seen {
             Calendar::BusinessDays
         } else {
             Calendar::AllDays
         }
     }
+}
+
+/// True on Saturdays and Sundays.
+pub fn is_weekend(t: NaiveDateTime) -> bool {
+    use chrono::Datelike;
+    matches!(t.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun)
 }
 
 /// `horizon` timestamps after `last`, `step_seconds` apart (skipping weekends on a
@@ -103,16 +111,13 @@ pub fn continue_times(
     horizon: usize,
     calendar: Calendar,
 ) -> Option<Vec<NaiveDateTime>> {
-    use chrono::Datelike;
     let step = chrono::TimeDelta::try_seconds(step_seconds)?;
     let day = chrono::TimeDelta::days(1);
     let mut t = last;
     (0..horizon)
         .map(|_| {
             t = t.checked_add_signed(step)?;
-            while calendar == Calendar::BusinessDays
-                && matches!(t.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun)
-            {
+            while calendar == Calendar::BusinessDays && is_weekend(t) {
                 t = t.checked_add_signed(day)?;
             }
             Some(t)

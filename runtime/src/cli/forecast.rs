@@ -208,9 +208,8 @@ fn follow(forecaster: &mut Forecaster, args: &Args) -> anyhow::Result<()> {
         })?;
         let last_time = map.time.and_then(|t| record.get(t)).and_then(parse_time);
         if let Some(t) = last_time {
-            use chrono::Datelike;
             first_time.get_or_insert(t);
-            weekend_seen |= matches!(t.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun);
+            weekend_seen |= crate::series::is_weekend(t);
         }
         window.push(&row);
         seen += 1;
@@ -222,12 +221,8 @@ fn follow(forecaster: &mut Forecaster, args: &Args) -> anyhow::Result<()> {
             let times = match (last_time, meta.step_seconds) {
                 (Some(t), Some(step)) => {
                     let calendar = args.calendar.map(Calendar::from).unwrap_or_else(|| {
-                        let span = first_time.map_or(0, |f| (t - f).num_days());
-                        if step == 86_400 && span >= 14 && !weekend_seen {
-                            Calendar::BusinessDays
-                        } else {
-                            Calendar::AllDays
-                        }
+                        let span_days = first_time.map_or(0, |f| (t - f).num_days());
+                        Calendar::of_history(step, span_days, weekend_seen)
                     });
                     continue_times(t, step, meta.horizon, calendar)
                 }

@@ -95,23 +95,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         "link closed"
     };
-    if args.json {
-        eprintln!(
-            "{}",
-            serde_json::json!({
-                "stopped": why,
-                "answered": stats.answered,
-                "corrupt_frames": stats.corrupt,
-                "too_long_frames": stats.too_long,
-            })
-        );
-    } else {
-        eprintln!(
-            "kinglet: {why}; {} answered, {} corrupted frames dropped, {} too long",
+    print_closing(
+        args.json,
+        serde_json::json!({
+            "stopped": why,
+            "answered": stats.answered,
+            "corrupt_frames": stats.corrupt,
+            "too_long_frames": stats.too_long,
+        }),
+        format_args!(
+            "{why}; {} answered, {} corrupted frames dropped, {} too long",
             stats.answered, stats.corrupt, stats.too_long
-        );
-    }
+        ),
+    );
     Ok(())
+}
+
+/// The closing statistics on standard error: one JSON object with `--json`, else one line.
+fn print_closing(json: bool, object: serde_json::Value, line: std::fmt::Arguments<'_>) {
+    if json {
+        eprintln!("{object}");
+    } else {
+        eprintln!("kinglet: {line}");
+    }
 }
 
 /// Prints a reload attempt on standard error.
@@ -186,22 +192,19 @@ fn run_http(args: &Args, addr: &str) -> anyhow::Result<()> {
     ));
     let stats = server.run(loaded, &path, &mut reloader, report_reload)?;
     let why = "stopped by signal";
-    if args.json {
-        eprintln!(
-            "{}",
-            serde_json::json!({
-                "stopped": why,
-                "answered": stats.answered,
-                "errors": stats.errors,
-                "busy": stats.busy,
-            })
-        );
-    } else {
-        eprintln!(
-            "kinglet: {why}; {} answered, {} errors ({} busy)",
+    print_closing(
+        args.json,
+        serde_json::json!({
+            "stopped": why,
+            "answered": stats.answered,
+            "errors": stats.errors,
+            "busy": stats.busy,
+        }),
+        format_args!(
+            "{why}; {} answered, {} errors ({} busy)",
             stats.answered, stats.errors, stats.busy
-        );
-    }
+        ),
+    );
     Ok(())
 }
 

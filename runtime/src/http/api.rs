@@ -21,38 +21,22 @@ pub struct ClassifyRequest {
     pub texts: Option<Vec<String>>,
 }
 
-/// One classification, as `kinglet classify --json` prints it.
+/// One classification, as `kinglet classify --json` prints it: the text and its
+/// [`Classification`].
 #[derive(Debug, Clone, Serialize)]
 pub struct ClassifyAnswer {
     /// The text classified.
     pub text: String,
-    /// The winning label.
-    pub label: String,
-    /// Its index in the model's labels.
-    pub label_index: usize,
-    /// Its score (softmax, or sigmoid for multi-label models).
-    pub score: f32,
-    /// Raw logits, in label order.
-    pub logits: Vec<f32>,
-    /// Scores, in label order.
-    pub scores: Vec<f32>,
-    /// Whether the text was cut at the model's token limit.
-    pub truncated: bool,
-    /// Tokens the model saw.
-    pub tokens: usize,
+    /// What the model said.
+    #[serde(flatten)]
+    pub classification: Classification,
 }
 
 impl ClassifyAnswer {
-    fn new(text: String, r: Classification) -> ClassifyAnswer {
+    fn new(text: String, classification: Classification) -> ClassifyAnswer {
         ClassifyAnswer {
             text,
-            label: r.label,
-            label_index: r.label_index,
-            score: r.score,
-            logits: r.logits,
-            scores: r.scores,
-            truncated: r.truncated,
-            tokens: r.tokens,
+            classification,
         }
     }
 }

@@ -105,6 +105,21 @@ impl Metrics {
         self.with(|m| m.model = model);
     }
 
+    /// Requests answered 2xx, answered with an error status, and of those refused as busy.
+    pub fn totals(&self) -> (u64, u64, u64) {
+        self.with(|m| {
+            let (mut ok, mut errors) = (0, 0);
+            for (&(_, code), &n) in &m.requests {
+                if (200..300).contains(&code) {
+                    ok += n;
+                } else {
+                    errors += n;
+                }
+            }
+            (ok, errors, m.errors.get("busy").copied().unwrap_or(0))
+        })
+    }
+
     /// The exposition text.
     pub fn render(&self) -> String {
         let (arena_bytes, arena_used_bytes) = crate::memory::allocator::arena_bytes();

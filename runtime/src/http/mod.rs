@@ -127,7 +127,6 @@ struct Front {
     health_json: RwLock<String>,
     token: Option<String>,
     max_body_bytes: usize,
-    stats: std::sync::Mutex<HttpStats>,
 }
 
 impl HttpServer {
@@ -186,7 +185,6 @@ impl HttpServer {
             health_json: RwLock::default(),
             token: self.options.token.clone(),
             max_body_bytes: self.options.max_body_bytes,
-            stats: Default::default(),
         });
         let mut served = Served::new(loaded, path.to_owned(), &front)?;
         let (tx, rx) = sync_channel::<Job>(self.options.queue.max(1));
@@ -201,8 +199,12 @@ impl HttpServer {
         self.server.unblock();
         drop(rx);
         let _ = front_thread.join();
-        let stats = front.stats.lock().map(|s| s.clone()).unwrap_or_default();
-        Ok(stats)
+        let (answered, errors, busy) = front.metrics.totals();
+        Ok(HttpStats {
+            answered,
+            errors,
+            busy,
+        })
     }
 }
 
@@ -420,9 +422,6 @@ impl Front {
                     Ok(()) => return,
                     Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
                         self.metrics.queue(-1);
-                        if let Ok(mut s) = self.stats.lock() {
-                            s.busy += 1;
-                        }
                         let e = error(
                             503,
                             1,
@@ -460,13 +459,6 @@ impl Front {
             Err(e) => (e.status, e.body(), "application/json", Some(e.kind)),
         };
         self.metrics.answered(endpoint, status, kind);
-        if let Ok(mut s) = self.stats.lock() {
-            if kind.is_some() {
-                s.errors += 1;
-            } else {
-                s.answered += 1;
-            }
-        }
         let mut response = Response::from_string(body)
             .with_status_code(status)
             .with_header(header("Content-Type", content_type))
