@@ -14,6 +14,7 @@ use kinglet_runtime::series::read_csv;
 use kinglet_runtime::verify::max_deviation;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use tract_nnef::prelude::TypedModel;
 
 /// Columns, window sizes and per-column statistics of a forecaster.
 #[derive(Debug, Clone, PartialEq)]
@@ -198,8 +199,7 @@ fn self_test_windows(norm: &Normalization) -> Vec<Vec<f32>> {
     vec![flat, wave]
 }
 
-/// Exports an ONNX forecaster to `out`: checks shapes, applies the precision, self-tests the
-/// serialized graph, guards quantized accuracy on real data, writes atomically and reloads.
+/// Exports an ONNX forecaster to `out`: checks shapes, then [`seal_forecaster`].
 pub fn export_onnx_forecaster(
     onnx: &Path,
     out: &Path,
@@ -215,6 +215,24 @@ pub fn export_onnx_forecaster(
     };
     crate::progress::stage(&format!("reading {}", onnx.display()));
     let float_model = load_forecaster(onnx, shape)?;
+    let source = onnx
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    seal_forecaster(float_model, "onnx-forecaster", &source, out, options)
+}
+
+/// Writes a forecaster's decluttered f32 graph (`[1, lookback, columns]` normalized in,
+/// `[1, horizon, targets]` out) to `out`: applies the precision, self-tests the serialized
+/// graph, guards quantized accuracy on real data, writes atomically, reloads and verifies.
+pub fn seal_forecaster(
+    float_model: TypedModel,
+    architecture: &str,
+    source: &str,
+    out: &Path,
+    options: &ForecastExportOptions,
+) -> Result<ExportReport> {
+    let norm = &options.norm;
     let parameter_count = parameter_count(&float_model);
     crate::progress::stage(&format!("building the {} graph", options.precision));
     let model = match options.precision {
@@ -248,12 +266,9 @@ pub fn export_onnx_forecaster(
             exporter_version: kinglet_runtime::VERSION.to_string(),
             name: String::new(),
             version: String::new(),
-            architecture: "onnx-forecaster".into(),
+            architecture: architecture.into(),
             precision: options.precision.name().into(),
-            source: onnx
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            source: source.into(),
             parameter_count,
             model: ModelKind::Forecaster(meta.clone()),
             self_test: SelfTest::default(),
@@ -306,7 +321,7 @@ pub fn export_onnx_forecaster(
     }
     crate::export::record_memory(&mut bundle, out)?;
     Ok(ExportReport {
-        architecture: "onnx-forecaster".into(),
+        architecture: architecture.into(),
         parameter_count,
         bundle_bytes: std::fs::metadata(out).map_err(ExportError::io(out))?.len(),
         round_trip_deviation,
@@ -372,7 +387,7 @@ fn compare(
 }
 
 /// Scalar count of the graph's constants.
-fn parameter_count(model: &tract_nnef::prelude::TypedModel) -> u64 {
+fn parameter_count(model: &TypedModel) -> u64 {
     use tract_nnef::tract_core::ops::konst::Const;
     model
         .nodes()

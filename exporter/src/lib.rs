@@ -13,6 +13,7 @@ pub mod cli;
 pub mod distilbert;
 pub mod error;
 pub mod export;
+pub mod fit;
 pub mod forecast;
 pub mod graph;
 pub mod gru;

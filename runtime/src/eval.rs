@@ -124,3 +124,30 @@ impl ForecasterEval {
         }
     }
 }
+
+/// Evaluates `forecaster` on every window of rows `[start, end)` of `series` (its columns),
+/// beside the naive baselines of the same windows (`season`: rows, else from the time step);
+/// `tick` is called after each window.
+pub fn evaluate_forecaster(
+    forecaster: &mut crate::forecast::Forecaster,
+    series: &crate::series::Series,
+    (start, end): (usize, usize),
+    season: Option<usize>,
+    precision: &str,
+    tick: &dyn Fn(),
+) -> crate::error::Result<ForecasterEval> {
+    let meta = forecaster.meta.clone();
+    let started = std::time::Instant::now();
+    let errors = forecaster.evaluate(series, start, end, tick)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let season = crate::baselines::season_for(series, meta.step_seconds, season);
+    let baselines = crate::baselines::baselines(series, &meta, (start, end), season)?;
+    Ok(ForecasterEval::new(
+        &errors,
+        baselines,
+        (start, end),
+        &meta,
+        seconds,
+        precision,
+    ))
+}

@@ -92,6 +92,26 @@ pub fn run(args: Args) -> anyhow::Result<super::Report> {
     let stamped = super::finish(&args.output.output, &stamp)?;
     let seconds = started.elapsed().as_secs_f64();
     let mut text = super::signed_line(&args.output.output, &stamped);
+    text.extend(quantization_lines(&report, precision));
+    text.push(format!(
+        "wrote {} ({} → {} steps of {}, {} parameters, {:.1} KiB, {precision}) in {seconds:.1} s",
+        args.output.output.display(),
+        options.norm.lookback,
+        options.norm.horizon,
+        options.norm.targets.join(","),
+        report.parameter_count,
+        stamped.bundle_bytes as f64 / 1024.0,
+    ));
+    let json = super::export_json(&args.output.output, precision, seconds, &report, &stamped);
+    Ok(super::Report::Done { text, json })
+}
+
+/// The float-versus-quantized lines of an export summary (none for f32).
+pub fn quantization_lines(
+    report: &crate::export::ExportReport,
+    precision: Precision,
+) -> Vec<String> {
+    let mut text = Vec::new();
     if let Some(q) = &report.quantization {
         text.push(format!(
             "float vs {precision} on {} ({} windows)",
@@ -109,15 +129,5 @@ pub fn run(args: Args) -> anyhow::Result<super::Report> {
             ));
         }
     }
-    text.push(format!(
-        "wrote {} ({} → {} steps of {}, {} parameters, {:.1} KiB, {precision}) in {seconds:.1} s",
-        args.output.output.display(),
-        options.norm.lookback,
-        options.norm.horizon,
-        options.norm.targets.join(","),
-        report.parameter_count,
-        stamped.bundle_bytes as f64 / 1024.0,
-    ));
-    let json = super::export_json(&args.output.output, precision, seconds, &report, &stamped);
-    Ok(super::Report::Done { text, json })
+    text
 }

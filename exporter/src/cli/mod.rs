@@ -21,6 +21,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod fit;
 mod forecast;
 mod hf;
 mod sign;
@@ -51,6 +52,9 @@ enum Command {
     Bert(hf::Args),
     /// Export an ONNX time-series forecaster with its normalization.
     Forecast(forecast::Args),
+    /// Train a linear forecaster (DLinear, NLinear or ridge) from a CSV, in closed form, and
+    /// write its bundle.
+    Fit(fit::Args),
     /// Make an Ed25519 key pair for signing bundles: NAME.key (secret, mode 0600, stays on the
     /// build machine) and NAME.pub (for the devices' --require-signed).
     Keygen(sign::KeygenArgs),
@@ -169,6 +173,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bert(args) => hf::run(args),
         Command::Forecast(args) => forecast::run(args),
+        Command::Fit(args) => fit::run(args),
         Command::Keygen(args) => sign::keygen(args),
         Command::Sign(args) => sign::sign(args),
         Command::Completions(args) => kinglet_runtime::cli::write_completions(

@@ -163,28 +163,33 @@ fn eval_forecaster(
     }
     let windows = (end - start).saturating_sub(meta.lookback + meta.horizon - 1) as u64;
     let progress = super::progress_bar(windows, "eval");
-    let started = std::time::Instant::now();
-    let errors = forecaster.evaluate(&series, start, end, &|| progress.inc(1))?;
-    progress.finish_and_clear();
-    let seconds = started.elapsed().as_secs_f64();
-    let season = crate::baselines::season_for(&series, meta.step_seconds, season);
-    let baselines = crate::baselines::baselines(&series, &meta, (start, end), season)?;
-    let report = ForecasterEval::new(
-        &errors,
-        baselines,
+    let report = crate::eval::evaluate_forecaster(
+        forecaster,
+        &series,
         (start, end),
-        &meta,
-        seconds,
+        season,
         &manifest.precision,
-    );
+        &|| progress.inc(1),
+    )?;
+    progress.finish_and_clear();
     if json {
         outln!("{}", serde_json::to_string(&report)?);
         return Ok(());
     }
-    outln!(
+    for line in forecaster_eval_lines(&report, &meta.targets) {
+        outln!("{line}");
+    }
+    Ok(())
+}
+
+/// The text `kinglet eval` prints for a forecaster (also printed by `kinglet-export fit`).
+pub fn forecaster_eval_lines(report: &ForecasterEval, targets: &[String]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let [start, end] = report.rows;
+    lines.push(format!(
         "{} windows (rows {start}..{end}, lookback {}, horizon {})  MSE {:.4}  MAE {:.4}  (normalized; {:.0} windows/s)",
         report.windows, report.lookback, report.horizon, report.mse, report.mae, report.windows_per_second
-    );
+    ));
     let b = &report.baselines;
     let season = match b.season_from {
         SeasonSource::Given => format!("{} rows, --season", b.season),
@@ -193,13 +198,10 @@ fn eval_forecaster(
         SeasonSource::BusinessDaily => format!("{} rows, trading days", b.season),
         SeasonSource::None => "1 row: no season known, the same as naive".into(),
     };
-    outln!(
+    lines.push(format!(
         "{:<40} {:>8} {:>8} {:>8}",
-        "on the same windows",
-        "MSE",
-        "MAE",
-        "MASE"
-    );
+        "on the same windows", "MSE", "MAE", "MASE"
+    ));
     let rows = [
         ("model".to_string(), report.mse, report.mae, report.mase),
         (
@@ -216,21 +218,27 @@ fn eval_forecaster(
         ),
     ];
     for (name, mse, mae, mase) in &rows {
-        outln!("{name:<40} {mse:>8.4} {mae:>8.4} {mase:>8.4}");
+        lines.push(format!("{name:<40} {mse:>8.4} {mae:>8.4} {mase:>8.4}"));
     }
     let best = b.naive.mse.min(b.seasonal_naive.mse);
     if report.mse < best {
-        outln!(
+        lines.push(format!(
             "the model beats both baselines (MSE {:.1} % below the better one)",
             100.0 * (1.0 - report.mse / best)
-        );
+        ));
     } else {
-        outln!("the model does NOT beat the naive baselines on these rows (MSE {:.4} against {best:.4})", report.mse);
+        lines.push(format!("the model does NOT beat the naive baselines on these rows (MSE {:.4} against {best:.4})", report.mse));
     }
-    outln!("{:<12} {:>12} {:>12}", "target", "MSE (raw)", "MAE (raw)");
-    for name in &meta.targets {
+    lines.push(format!(
+        "{:<12} {:>12} {:>12}",
+        "target", "MSE (raw)", "MAE (raw)"
+    ));
+    for name in targets {
         let e = &report.per_target[name];
-        outln!("{name:<12} {:>12.4} {:>12.4}", e.mse_raw, e.mae_raw);
+        lines.push(format!(
+            "{name:<12} {:>12.4} {:>12.4}",
+            e.mse_raw, e.mae_raw
+        ));
     }
-    Ok(())
+    lines
 }

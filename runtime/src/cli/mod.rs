@@ -39,7 +39,7 @@ mod bench;
 mod call;
 mod classify;
 mod completions;
-mod eval;
+pub mod eval;
 mod forecast;
 mod inspect;
 mod install;
