@@ -71,8 +71,12 @@ pub struct FitOptions {
     pub lambdas: Vec<f64>,
 }
 
-/// The ridge strengths tried by default.
-pub const DEFAULT_LAMBDAS: [f64; 8] = [1e-6, 1e-4, 1e-3, 1e-2, 0.03, 0.1, 0.3, 1.0];
+/// The ridge strengths tried by default. The largest ones shrink the weights towards zero: the
+/// forecast then tends to the mean (linear, DLinear) or to the last value (NLinear), which is
+/// what validation should pick on a random walk.
+pub const DEFAULT_LAMBDAS: [f64; 12] = [
+    1e-6, 1e-4, 1e-3, 1e-2, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0, 1e4,
+];
 
 /// Validation error of one λ.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]

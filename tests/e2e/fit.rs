@@ -160,3 +160,71 @@ fn fit_refuses_ranges_past_the_file_and_unknown_columns_with_one_line() {
         assert!(!out.exists());
     }
 }
+
+#[test]
+fn the_shipped_stock_model_is_refitted_byte_for_byte_and_eval_shows_it_beside_naive() {
+    let root = crate::shared::repo_root();
+    let csv = root.join("examples/stocks/ibm.csv");
+    let shipped = root.join("models/stock-ibm.kinglet");
+    let r = run(kinglet()
+        .args(["eval", "--json", "--model"])
+        .arg(&shipped)
+        .arg("--csv")
+        .arg(&csv)
+        .args(["--rows", "2617..3270"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    let b = &v["baselines"];
+    assert_eq!(v["windows"], 619);
+    assert_eq!(b["season_from"], "business_daily");
+    let (mase, naive, seasonal) = (
+        v["mase"].as_f64().unwrap(),
+        b["naive"]["mase"].as_f64().unwrap(),
+        b["seasonal_naive"]["mase"].as_f64().unwrap(),
+    );
+    // the card's numbers
+    assert!(
+        (mase - 0.9680).abs() < 5e-4 && (naive - 0.9674).abs() < 5e-4,
+        "{v}"
+    );
+    assert!((seasonal - 1.3175).abs() < 5e-4, "{v}");
+    // forecasts continue on business days: 2013-03-01 was a Friday
+    let r = run(kinglet()
+        .args(["forecast", "--json", "--model"])
+        .arg(&shipped)
+        .arg("--csv")
+        .arg(&csv));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let f: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(f["times"][0], "2013-03-04 00:00:00", "{f}");
+    assert_eq!(f["times"][4], "2013-03-08 00:00:00", "{f}");
+    // the card's command makes the same model
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("stock-ibm.kinglet");
+    fit_json(
+        &csv,
+        &out,
+        &[
+            "--columns",
+            "open,high,low,close,volume",
+            "--target",
+            "close",
+            "--lookback",
+            "30",
+            "--horizon",
+            "5",
+            "--family",
+            "nlinear",
+            "--train",
+            "0..2290",
+            "--valid",
+            "2290..2617",
+        ],
+    );
+    let a = kinglet_runtime::Bundle::read(&out).unwrap();
+    let b = kinglet_runtime::Bundle::read(&shipped).unwrap();
+    assert_eq!(
+        a.graph, b.graph,
+        "refitted graph differs from the shipped one"
+    );
+}

@@ -46,7 +46,7 @@ pub struct Args {
     /// file following the training rows.
     #[arg(long, value_name = "A..B|FRACTION", default_value = "0.1", value_parser = parse_span)]
     valid: Span,
-    /// Ridge strengths to try [default: 1e-6,1e-4,1e-3,0.01,0.03,0.1,0.3,1].
+    /// Ridge strengths to try [default: 1e-6,1e-4,1e-3,0.01,0.03,0.1,0.3,1,3,10,100,1e4].
     #[arg(long, value_name = "λ,…", value_delimiter = ',')]
     lambda: Vec<f64>,
     /// Weight precision: f32, f16, or int8 (guarded on the validation rows).
