@@ -92,6 +92,9 @@ pub struct ExportReport {
     pub round_trip_deviation: f32,
     /// Quantized versus float comparison (absent for f32).
     pub quantization: Option<QuantizationReport>,
+    /// Every layer with weights and the precision it is stored in, read back from the written
+    /// bundle.
+    pub layers: Vec<kinglet_runtime::layers::LayerPrecision>,
 }
 
 /// A classifier graph with what the manifest needs to describe it.
@@ -335,6 +338,7 @@ pub fn export_hf_classifier(
         bundle_bytes,
         round_trip_deviation,
         quantization: bundle.manifest.quantization,
+        layers: kinglet_runtime::layers::of_bundle(out)?,
     })
 }
 

@@ -183,6 +183,8 @@ pub struct ForecastExportOptions {
     pub step_seconds: Option<i64>,
     /// Accuracy guard for quantized exports.
     pub check: Option<ForecastCheck>,
+    /// The ONNX output holding the forecast, when the model has several.
+    pub output: Option<String>,
 }
 
 /// Deterministic self-test windows in real units: the column means, and a mix of sines.
@@ -214,7 +216,7 @@ pub fn export_onnx_forecaster(
         channels_first: options.channels_first,
     };
     crate::progress::stage(&format!("reading {}", onnx.display()));
-    let float_model = load_forecaster(onnx, shape)?;
+    let float_model = load_forecaster(onnx, shape, options.output.as_deref())?;
     let source = onnx
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -239,7 +241,20 @@ pub fn seal_forecaster(
         Precision::F32 => crate::affine::fold_affine(&float_model, parameter_count)?
             .unwrap_or_else(|| float_model.clone()),
         Precision::F16 => transform_graph(float_model.clone(), Precision::F16)?,
-        Precision::Int8 => crate::quantize::int8_matmul_weights(float_model.clone())?,
+        Precision::Int8 => {
+            let model = crate::quantize::int8_matmul_weights(float_model.clone())?;
+            let layers = kinglet_runtime::layers::of_model(&model);
+            if !layers.iter().any(|l| l.stored == "int8") {
+                let mut ops: Vec<String> = layers.iter().map(|l| l.op.clone()).collect();
+                ops.dedup();
+                return Err(ExportError::Unsupported(format!(
+                    "int8 quantizes matrix products whose weight is one constant matrix; this \
+                     model's weights are in {} and would all stay f32: export it as f32 or f16",
+                    ops.join(", ")
+                )));
+            }
+            model
+        }
         Precision::Q4 => {
             return Err(ExportError::Unsupported(
                 "q4 is for transformer classifiers; use f32, f16 or int8 for forecasters".into(),
@@ -326,6 +341,7 @@ pub fn seal_forecaster(
         bundle_bytes: std::fs::metadata(out).map_err(ExportError::io(out))?.len(),
         round_trip_deviation,
         quantization: bundle.manifest.quantization,
+        layers: kinglet_runtime::layers::of_bundle(out)?,
     })
 }
 

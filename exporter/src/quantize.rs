@@ -55,6 +55,41 @@ impl std::fmt::Display for Precision {
     }
 }
 
+/// Moves the axes of `x`, named `from`, into the order `to` (a permutation of `from`).
+fn wire_permutation(
+    patch: &mut TypedModelPatch,
+    name: &str,
+    mut x: OutletId,
+    from: &[char],
+    to: &[char],
+) -> TractResult<OutletId> {
+    let mut cur = from.to_vec();
+    for (i, a) in to.iter().enumerate() {
+        let at = cur.iter().position(|c| c == a).expect("a permutation");
+        if at != i {
+            x = patch.wire_node(format!("{name}.move{i}"), AxisOp::Move(at, i), &[x])?[0];
+            let c = cur.remove(at);
+            cur.insert(i, c);
+        }
+    }
+    Ok(x)
+}
+
+/// Reshapes `x` to `dims` (nothing when it has them already).
+fn wire_reshape(
+    patch: &mut TypedModelPatch,
+    name: &str,
+    x: OutletId,
+    dims: &[usize],
+) -> TractResult<OutletId> {
+    let from = patch.outlet_fact(x)?.shape.to_tvec();
+    let to: TVec<TDim> = dims.iter().map(|d| d.to_dim()).collect();
+    if from == to {
+        return Ok(x);
+    }
+    Ok(patch.wire_node(name, AxisOp::Reshape(0, from, to), &[x])?[0])
+}
+
 /// Symmetric int8 quantization of each row of a `[rows, cols]` f32 matrix: returns the i8
 /// matrix and one f32 scale per row (`w ≈ q · scale`).
 pub fn int8_per_row(w: &Tensor) -> Result<(Tensor, Tensor)> {
@@ -99,12 +134,24 @@ pub fn transform_graph(model: TypedModel, precision: Precision) -> Result<TypedM
         Precision::Q4 => "block_quant",
     };
     let mut model = model;
-    let transform = tract_nnef::tract_core::transform::get_transform(name)
-        .map_err(ExportError::graph)?
-        .ok_or_else(|| ExportError::Graph(format!("tract has no `{name}` transform")))?;
-    transform
+    if precision == Precision::F16 {
+        // kinglet's own operators (fused LSTM and GRU layers) compute in f32: they keep f32
+        // inputs, their weights are stored in f16 and cast at load like every other
+        use tract_nnef::tract_core::floats::FloatPrecisionTranslator;
+        use tract_nnef::tract_core::transform::ModelTransform;
+        FloatPrecisionTranslator::with_filter(DatumType::F32, DatumType::F16, |node| {
+            !node.op.name().starts_with("Kinglet")
+        })
         .transform(&mut model)
         .map_err(ExportError::graph)?;
+    } else {
+        let transform = tract_nnef::tract_core::transform::get_transform(name)
+            .map_err(ExportError::graph)?
+            .ok_or_else(|| ExportError::Graph(format!("tract has no `{name}` transform")))?;
+        transform
+            .transform(&mut model)
+            .map_err(ExportError::graph)?;
+    }
     keep_f32_inputs(&mut model).map_err(ExportError::graph)?;
     model.into_decluttered().map_err(ExportError::graph)
 }
@@ -135,8 +182,9 @@ fn keep_f32_inputs(model: &mut TypedModel) -> TractResult<()> {
 
 /// Rewrites every top-level f32 matmul of an imported graph whose weight is a constant
 /// matrix into the int8 form the transformer builder uses: activations quantized per row at
-/// run time, weights per output channel, i8×i8→i32, then both scales. Matmuls whose contracted
-/// axis is not the activation's last (and those inside loops) stay f32.
+/// run time, weights per output channel, i8×i8→i32, then both scales. The contracted axes must
+/// be the activation's trailing ones (several when tract folded a flatten into the product, then
+/// reshaped around it); other matmuls (and those inside loops) stay f32.
 pub fn int8_matmul_weights(mut model: TypedModel) -> Result<TypedModel> {
     use kinglet_runtime::ops::linear_i8::wire_linear_i8;
     use tract_nnef::tract_core::ops::einsum::EinSum;
@@ -170,45 +218,118 @@ pub fn int8_matmul_weights(mut model: TypedModel) -> Result<TypedModel> {
             _ => continue,
         };
         let w = facts[w_slot].konst.clone().expect("const");
-        if w.rank() != 2 {
-            continue;
-        }
         let chars = |io| op.axes.axes(io).map(|a| a.repr).collect::<Vec<char>>();
         let (x_axes, w_axes, out_axes) = (
             chars(InOut::In(x_slot)),
             chars(InOut::In(w_slot)),
             chars(InOut::Out(0)),
         );
-        let Some(&k) = w_axes
+        // n: the weight's one axis the activation lacks; the other weight axes are contracted
+        let outer: Vec<char> = w_axes
             .iter()
-            .find(|a| x_axes.contains(a) && !out_axes.contains(a))
-        else {
+            .filter(|a| !x_axes.contains(a))
+            .copied()
+            .collect();
+        let [n] = outer[..] else {
             continue;
         };
-        let Some(&n) = w_axes.iter().find(|&&a| a != k) else {
-            continue;
-        };
-        let mut expected_out = x_axes.clone();
-        if x_axes.last() != Some(&k) || x_axes.contains(&n) {
+        let contracted: Vec<char> = w_axes.iter().filter(|&&a| a != n).copied().collect();
+        if contracted.is_empty()
+            || !out_axes.contains(&n)
+            || contracted
+                .iter()
+                .any(|a| out_axes.contains(a) || !x_axes.contains(a))
+        {
             continue;
         }
-        *expected_out.last_mut().expect("rank ≥ 1") = n;
-        if out_axes != expected_out {
-            continue;
-        }
-        let w_nk = if w_axes == [n, k] {
-            w.into_tensor()
-        } else {
-            (*w).clone()
-                .permute_axes(&[1, 0])
-                .map_err(ExportError::graph)?
+        let rest: Vec<char> = x_axes
+            .iter()
+            .filter(|a| !contracted.contains(a))
+            .copied()
+            .collect();
+        let mut rest_n = rest.clone();
+        rest_n.push(n);
+        let x_shape = facts[x_slot].shape.to_tvec();
+        let out_shape = node.outputs[0].fact.shape.to_tvec();
+        let simple =
+            contracted.len() == 1 && x_axes.last() == Some(&contracted[0]) && out_axes == rest_n;
+        let dim = |axes: &[char], dims: &[TDim], a: char| {
+            axes.iter()
+                .position(|&c| c == a)
+                .and_then(|i| dims[i].to_usize().ok())
         };
+        // otherwise: move the contracted axes last, flatten to rows, and back to the output's
+        // axes (which may drop or add axes of size 1), on concrete shapes
+        let kept: Vec<char> = rest
+            .iter()
+            .copied()
+            .filter(|a| out_axes.contains(a))
+            .collect();
+        if !simple {
+            let concrete = |dims: &[TDim]| dims.iter().all(|d| d.to_usize().is_ok());
+            let dropped_ok = rest
+                .iter()
+                .all(|&a| out_axes.contains(&a) || dim(&x_axes, &x_shape, a) == Some(1));
+            let added_ok = out_axes
+                .iter()
+                .all(|&a| a == n || rest.contains(&a) || dim(&out_axes, &out_shape, a) == Some(1));
+            if !concrete(&x_shape) || !concrete(&out_shape) || !dropped_ok || !added_ok {
+                continue;
+            }
+        }
+        let n_pos = w_axes
+            .iter()
+            .position(|&a| a == n)
+            .expect("n is a weight axis");
+        let mut perm = vec![n_pos];
+        perm.extend((0..w_axes.len()).filter(|&i| i != n_pos));
+        let w_n = w.shape()[n_pos];
+        let w_nk = (*w)
+            .clone()
+            .permute_axes(&perm)
+            .and_then(|t| t.into_shape(&[w_n, w.len() / w_n]))
+            .map_err(ExportError::graph)?;
         let mut patch = TypedModelPatch::default();
         let graph = |e| ExportError::graph(e);
-        let xin = patch
+        let mut xin = patch
             .tap_model(&model, node.inputs[x_slot])
             .map_err(graph)?;
-        let y = wire_linear_i8(&mut patch, &node.name, xin, &w_nk, None).map_err(graph)?;
+        if !simple {
+            let mut order = rest.clone();
+            order.extend(&contracted);
+            xin = wire_permutation(&mut patch, &node.name, xin, &x_axes, &order).map_err(graph)?;
+            let k = w_nk.shape()[1];
+            let m = rest
+                .iter()
+                .map(|&a| dim(&x_axes, &x_shape, a).unwrap_or(1))
+                .product::<usize>();
+            xin = wire_reshape(&mut patch, &format!("{}.rows", node.name), xin, &[m, k])
+                .map_err(graph)?;
+        }
+        let mut y = wire_linear_i8(&mut patch, &node.name, xin, &w_nk, None).map_err(graph)?;
+        if !simple {
+            let mut dims: Vec<usize> = kept
+                .iter()
+                .map(|&a| dim(&x_axes, &x_shape, a).unwrap_or(1))
+                .collect();
+            dims.push(w_n);
+            y = wire_reshape(&mut patch, &format!("{}.cols", node.name), y, &dims)
+                .map_err(graph)?;
+            let mut cur = kept.clone();
+            cur.push(n);
+            let target: Vec<char> = out_axes
+                .iter()
+                .copied()
+                .filter(|a| cur.contains(a))
+                .collect();
+            y = wire_permutation(&mut patch, &format!("{}.out", node.name), y, &cur, &target)
+                .map_err(graph)?;
+            let out: Vec<usize> = out_shape
+                .iter()
+                .map(|d| d.to_usize().unwrap_or(1))
+                .collect();
+            y = wire_reshape(&mut patch, &format!("{}.out", node.name), y, &out).map_err(graph)?;
+        }
         patch
             .shunt_outside(&model, OutletId::new(id, 0), y)
             .map_err(graph)?;

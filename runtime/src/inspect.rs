@@ -54,6 +54,8 @@ pub struct ModelReport {
     pub self_test_cases: usize,
     /// The exporter's comparison of the quantized graph with the float one.
     pub quantization: Option<QuantizationReport>,
+    /// Every layer with weights and the precision they are stored in, read from the graph.
+    pub layers: Vec<crate::layers::LayerPrecision>,
     /// What the model answers.
     #[serde(flatten)]
     pub task: TaskReport,
@@ -185,6 +187,7 @@ pub fn model_report(loaded: &mut Loaded, path: &Path, profile: bool) -> Result<M
         largest_tensors,
         self_test_cases: m.self_test.cases.len(),
         quantization: m.quantization.clone(),
+        layers: crate::layers::of_bundle(path)?,
         task,
         cpu: profile.as_ref().map(|_| crate::kernels::report()),
         profile,

@@ -47,6 +47,7 @@ pub mod forecast;
 pub mod http;
 pub mod inspect;
 pub mod install;
+pub mod layers;
 pub mod manifest;
 pub mod memory;
 pub mod model;

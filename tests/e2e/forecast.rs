@@ -19,6 +19,7 @@ fn export(onnx: &Path, norm: &Path, channels_first: bool, out: &Path) {
         precision: Precision::F32,
         step_seconds: Some(3600),
         check: None,
+        output: None,
     };
     export_onnx_forecaster(onnx, out, &options).unwrap();
 }
@@ -744,4 +745,212 @@ fn follow_takes_the_header_once_for_a_stream_without_one() {
     // one forecast, when the 96-row window first filled
     assert_eq!(v["after_row"], 96);
     assert_eq!(v["times"][0], "2018-03-05 00:00:00");
+}
+
+fn export_json_with(args: &[&str]) -> (i32, serde_json::Value, String) {
+    let r = run(kinglet_export().arg("--json").args(args));
+    let v = serde_json::from_str(r.stdout.trim()).unwrap_or(serde_json::Value::Null);
+    (r.code, v, r.stderr)
+}
+
+fn layer_precisions(v: &serde_json::Value) -> Vec<(String, String)> {
+    v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["op"].as_str().unwrap().to_string(),
+                l["stored"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn f16_export_of_the_shipped_lstm_and_gru_keeps_the_recurrent_layers_f32_and_the_mse() {
+    let shared = require_shared!(
+        "f16_export_of_the_shipped_lstm_and_gru_keeps_the_recurrent_layers_f32_and_the_mse"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = shared.join("data/etth1/ETTh1.csv");
+    for (name, op) in [("lstm", "KingletLstm"), ("gru", "KingletGru")] {
+        let dir = shared.join("models/forecast").join(name);
+        let out = tmp.path().join(format!("{name}-f16.kinglet"));
+        let (code, v, stderr) = export_json_with(&[
+            "forecast",
+            dir.join("model.onnx").to_str().unwrap(),
+            "--norm",
+            dir.join("norm.json").to_str().unwrap(),
+            "--precision",
+            "f16",
+            "--check",
+            csv.to_str().unwrap(),
+            "--check-rows",
+            "11424..14400",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{name}: {stderr}");
+        let q = &v["quantization"];
+        let (f, p) = (
+            q["float_mse"].as_f64().unwrap(),
+            q["quantized_mse"].as_f64().unwrap(),
+        );
+        eprintln!("{name} f16: MSE {f:.4} → {p:.4}");
+        assert!((p - f).abs() <= 0.01 * f, "{name}: {q}");
+        // the recurrent layers say they stayed f32; the head was converted
+        assert_eq!(
+            layer_precisions(&v),
+            [
+                (op.to_string(), "f32".to_string()),
+                (op.to_string(), "f32".to_string()),
+                ("EinSum".to_string(), "f16".to_string())
+            ],
+            "{name}"
+        );
+        // inspect reads the same from the written graph
+        let r = run(kinglet().args(["inspect", "--model"]).arg(&out));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(
+            r.stdout.contains(&format!("f32   {op:<16} ×2")),
+            "{}",
+            r.stdout
+        );
+        assert!(
+            r.stdout.contains("f16   EinSum           ×1"),
+            "{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn int8_reports_per_layer_precision_and_refuses_a_model_it_would_not_quantize() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = repo_root().join("tests/fixtures/forecast");
+    // the MLP's matmuls become int8, and the summary says so layer by layer
+    let out = tmp.path().join("mlp-int8.kinglet");
+    let (code, v, stderr) = export_json_with(&[
+        "forecast",
+        dir.join("mlp/model.onnx").to_str().unwrap(),
+        "--norm",
+        dir.join("mlp/norm.json").to_str().unwrap(),
+        "--precision",
+        "int8",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let layers = layer_precisions(&v);
+    assert!(!layers.is_empty());
+    assert!(layers.iter().all(|(_, p)| p == "int8"), "{layers:?}");
+    // the TCN's head becomes int8, its convolutions stay f32, and the summary says which
+    let out = tmp.path().join("tcn-int8.kinglet");
+    let (code, v, stderr) = export_json_with(&[
+        "forecast",
+        dir.join("tcn/model.onnx").to_str().unwrap(),
+        "--norm",
+        dir.join("tcn/norm.json").to_str().unwrap(),
+        "--channels-first",
+        "--precision",
+        "int8",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let layers = layer_precisions(&v);
+    assert_eq!(
+        layers
+            .iter()
+            .filter(|(op, p)| op == "Conv" && p == "f32")
+            .count(),
+        3,
+        "{layers:?}"
+    );
+    assert!(layers.iter().any(|(_, p)| p == "int8"), "{layers:?}");
+    // a convolution-only model has no int8 path: refused (exit 4), nothing written, instead
+    // of a bundle labelled int8 that is f32 inside
+    let out = tmp.path().join("conv-int8.kinglet");
+    let r = run(kinglet_export()
+        .arg("forecast")
+        .arg(dir.join("conv-only/model.onnx"))
+        .arg("--norm")
+        .arg(dir.join("conv-only/norm.json"))
+        .args(["--channels-first", "--precision", "int8", "-o"])
+        .arg(&out));
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("would all stay f32: export it as f32 or f16"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    assert!(!out.exists());
+}
+
+#[test]
+fn int8_of_the_shipped_lstm_quantizes_the_head_and_says_the_lstm_stays_f32() {
+    let shared =
+        require_shared!("int8_of_the_shipped_lstm_quantizes_the_head_and_says_the_lstm_stays_f32");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = shared.join("models/forecast/lstm");
+    let out = tmp.path().join("lstm-int8.kinglet");
+    let r = run(kinglet_export()
+        .arg("forecast")
+        .arg(dir.join("model.onnx"))
+        .arg("--norm")
+        .arg(dir.join("norm.json"))
+        .args(["--precision", "int8", "-o"])
+        .arg(&out));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("f32   KingletLstm      ×2"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("int8  KingletLinearI8  ×1"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_horizon_output_a_one_column_input_and_a_chosen_output_of_two_match_onnxruntime() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = repo_root().join("tests/fixtures/forecast");
+    for (name, extra) in [
+        ("horizon-1d", &[][..]),
+        ("lookback-2d", &[][..]),
+        ("two-outputs", &["--onnx-output", "mean"][..]),
+    ] {
+        let out = tmp.path().join(format!("{name}.kinglet"));
+        let r = run(kinglet_export()
+            .arg("forecast")
+            .arg(dir.join(name).join("model.onnx"))
+            .arg("--norm")
+            .arg(dir.join(name).join("norm.json"))
+            .args(extra)
+            .arg("-o")
+            .arg(&out));
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        check_reference(name, &out, &dir.join(name).join("reference_io.json"));
+    }
+    // without --onnx-output, the two outputs are named and the way out given
+    let r = run(kinglet_export()
+        .arg("forecast")
+        .arg(dir.join("two-outputs/model.onnx"))
+        .arg("--norm")
+        .arg(dir.join("two-outputs/norm.json"))
+        .arg("-o")
+        .arg(tmp.path().join("x.kinglet")));
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("2 outputs (mean, scale); pick the forecast with --onnx-output NAME"),
+        "{}",
+        r.stderr
+    );
 }

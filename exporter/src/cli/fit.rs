@@ -149,6 +149,7 @@ pub fn run(args: Args) -> anyhow::Result<super::Report> {
             rows: valid,
             max_increase_percent: args.max_increase,
         }),
+        output: None,
     };
     let stamp = args.output.stamp.load()?;
     let out = &args.output.output;

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// ONNX forecaster: input [1, lookback, features] (or [1, features, lookback] with
-    /// --channels-first), output [1, horizon, targets] or [1, horizon].
+    /// --channels-first, or [1, lookback] for one column), output [1, horizon, targets],
+    /// [1, horizon] or [horizon].
     #[arg(value_name = "MODEL.onnx")]
     model: PathBuf,
     #[command(flatten)]
@@ -53,6 +54,13 @@ pub struct Args {
     /// Data rows of --check, `A..B`.
     #[arg(long, value_name = "A..B", value_parser = kinglet_runtime::cli::parse_rows)]
     check_rows: Option<(usize, usize)>,
+    /// The output holding the forecast, when the model has several (a mean and a scale head).
+    #[arg(
+        long = "onnx-output",
+        visible_alias = "output-name",
+        value_name = "NAME"
+    )]
+    output_name: Option<String>,
     /// Refuse to write when the MSE rises by more than this many percent.
     #[arg(long, value_name = "PERCENT", default_value_t = 2.0)]
     max_increase: f64,
@@ -85,6 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<super::Report> {
         precision,
         step_seconds: args.step_seconds,
         check,
+        output: args.output_name,
     };
     let stamp = args.output.stamp.load()?;
     let report = export_onnx_forecaster(&args.model, &args.output.output, &options)
@@ -106,12 +115,13 @@ pub fn run(args: Args) -> anyhow::Result<super::Report> {
     Ok(super::Report::Done { text, json })
 }
 
-/// The float-versus-quantized lines of an export summary (none for f32).
+/// The layers' stored precisions, then the float-versus-quantized lines of an export summary
+/// (none for f32).
 pub fn quantization_lines(
     report: &crate::export::ExportReport,
     precision: Precision,
 ) -> Vec<String> {
-    let mut text = Vec::new();
+    let mut text = kinglet_runtime::cli::inspect::layer_lines(&report.layers);
     if let Some(q) = &report.quantization {
         text.push(format!(
             "float vs {precision} on {} ({} windows)",

@@ -52,6 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<super::Report> {
     let stamped = super::finish(&args.output.output, &stamp)?;
     let seconds = started.elapsed().as_secs_f64();
     let mut text = super::signed_line(&args.output.output, &stamped);
+    text.extend(kinglet_runtime::cli::inspect::layer_lines(&report.layers));
     if let Some(q) = &report.quantization {
         text.extend(comparison(q, precision));
     }

@@ -308,6 +308,7 @@ fn export_json(
         "bundle_bytes": stamped.bundle_bytes,
         "round_trip_deviation": report.round_trip_deviation,
         "quantization": report.quantization,
+        "layers": report.layers,
         "seconds": seconds,
     })
 }

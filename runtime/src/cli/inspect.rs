@@ -164,6 +164,9 @@ fn render(r: &ModelReport) -> std::io::Result<()> {
             q.max_abs_logit_delta
         );
     }
+    for line in layer_lines(&r.layers) {
+        outln!("{line}");
+    }
     if let (Some(p), Some(cpu)) = (&r.profile, &r.cpu) {
         let kernels: Vec<String> = p
             .matmul_kernels
@@ -178,4 +181,43 @@ fn render(r: &ModelReport) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Layers with weights, grouped by stored precision and operator, with their names (the first
+/// three of each group): what `inspect` and the exporter's summary print.
+pub fn layer_lines(layers: &[crate::layers::LayerPrecision]) -> Vec<String> {
+    let mut groups: Vec<(&str, &str, Vec<&str>, u64)> = Vec::new();
+    for l in layers {
+        match groups
+            .iter_mut()
+            .find(|(s, o, _, _)| *s == l.stored && *o == l.op)
+        {
+            Some(g) => {
+                g.2.push(&l.name);
+                g.3 += l.parameters;
+            }
+            None => groups.push((&l.stored, &l.op, vec![&l.name], l.parameters)),
+        }
+    }
+    let mut lines = vec![format!(
+        "layers        {} with weights (stored precision; computed in f32, int8 in integers)",
+        layers.len()
+    )];
+    for (stored, op, names, parameters) in groups {
+        let mut shown: Vec<String> = names
+            .iter()
+            .take(3)
+            .map(|n| printable(n).into_owned())
+            .collect();
+        if names.len() > 3 {
+            shown.push(format!("… {} more", names.len() - 3));
+        }
+        lines.push(format!(
+            "  {stored:<5} {:<16} ×{:<3} {parameters:>10} parameters  {}",
+            printable(op),
+            names.len(),
+            shown.join(", ")
+        ));
+    }
+    lines
 }

@@ -41,7 +41,7 @@ mod classify;
 mod completions;
 pub mod eval;
 mod forecast;
-mod inspect;
+pub mod inspect;
 mod install;
 mod model_path;
 mod rollback;
