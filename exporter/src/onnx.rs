@@ -53,11 +53,12 @@ pub fn load_forecaster(
     for node in model.nodes() {
         let name = node.op.name();
         if name.contains("Unimplemented") || name.contains("Unknown") {
+            let op = onnx_op_type(&node.op).unwrap_or(name.to_string());
             return Err(ExportError::Unsupported(format!(
-                "{}: operator `{}` (node `{}`) is not supported by tract",
+                "{}: operator `{op}` (node `{}`) is not supported by tract{}",
                 path.display(),
-                onnx_op_type(&node.op).unwrap_or(name.to_string()),
-                node.name
+                node.name,
+                way_out(&op, &node.name)
             )));
         }
     }
@@ -195,6 +196,26 @@ fn add_trailing_input_axis(model: &mut TypedModel) -> TractResult<()> {
         model.add_edge(narrow, inlet)?;
     }
     Ok(())
+}
+
+/// How to re-export a model whose operator tract lacks, when there is a known way.
+fn way_out(op: &str, node: &str) -> &'static str {
+    if op != "Loop" {
+        return "";
+    }
+    let node = node.to_lowercase();
+    if node.contains("lstm") {
+        "; this is how tf2onnx converts a Keras LSTM whose Input has a fixed batch size: \
+         build it with `keras.Input(shape=(lookback, features))` (batch None) and tf2onnx writes \
+         one ONNX LSTM, which kinglet runs as one operator (or use `LSTM(..., unroll=True)`)"
+    } else if node.contains("gru") || node.contains("rnn") {
+        "; tf2onnx converts every Keras GRU and SimpleRNN to a Loop: rebuild the layer with \
+         `unroll=True` before converting (the steps become plain matrix products), or export the \
+         model from PyTorch, whose nn.GRU becomes one ONNX GRU"
+    } else {
+        "; an ONNX Loop is a while-loop (tf2onnx writes one for Keras recurrent layers): \
+         re-export with the loop unrolled"
+    }
 }
 
 fn onnx_op_type(op: &dyn std::fmt::Debug) -> Option<String> {

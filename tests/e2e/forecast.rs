@@ -954,3 +954,47 @@ fn a_horizon_output_a_one_column_input_and_a_chosen_output_of_two_match_onnxrunt
         r.stderr
     );
 }
+
+#[test]
+fn keras_recurrent_models_run_when_converted_as_tf2onnx_can_and_a_loop_is_refused_with_the_way_out()
+{
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = repo_root().join("tests/fixtures/forecast");
+    let export = |name: &str| {
+        let out = tmp.path().join(format!("{name}.kinglet"));
+        let r = run(kinglet_export()
+            .arg("forecast")
+            .arg(dir.join(name).join("model.onnx"))
+            .arg("--norm")
+            .arg(dir.join(name).join("norm.json"))
+            .arg("-o")
+            .arg(&out));
+        (r, out)
+    };
+    // batch None: one ONNX LSTM, one kinglet operator; unroll=True GRU: plain steps
+    for name in ["keras-lstm", "keras-gru-unrolled"] {
+        let (r, out) = export(name);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        check_reference(name, &out, &dir.join(name).join("reference_io.json"));
+    }
+    let (_, out) = export("keras-lstm");
+    assert!(plan_ops(&out).iter().any(|(op, _)| op == "KingletLstm"));
+    // batch 1 LSTM and every Keras GRU: tf2onnx's Loop, refused with the exact way out
+    for (name, says) in [
+        (
+            "keras-lstm-batch1",
+            "build it with `keras.Input(shape=(lookback, features))` (batch None)",
+        ),
+        ("keras-gru", "rebuild the layer with `unroll=True`"),
+    ] {
+        let (r, out) = export(name);
+        assert_eq!(r.code, 4, "{name}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("operator `Loop`") && r.stderr.contains(says),
+            "{name}: {}",
+            r.stderr
+        );
+        assert_eq!(r.stderr.trim().lines().count(), 1);
+        assert!(!out.exists());
+    }
+}
