@@ -332,50 +332,147 @@ fn forecast_refuses_fewer_rows_than_the_lookback() {
     forecast_csv(&csv).assert_clean_error(4, &["95 rows", "96"]);
 }
 
-#[test]
-fn plot_is_well_formed_svg_with_history_and_forecast() {
-    let (tmp, csv) = small_csv(120, |_, _| ());
-    let svg = tmp.path().join("plot.svg");
-    let r = run(kinglet()
-        .arg("forecast")
-        .arg("--model")
-        .arg(shipped("etth1-lstm.kinglet"))
-        .arg("--csv")
-        .arg(&csv)
-        .arg("--plot")
-        .arg(&svg));
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let text = std::fs::read_to_string(&svg).unwrap();
-    let doc = roxmltree::Document::parse(&text).expect("well-formed XML");
+/// The plot's structure: per panel, the history and forecast lines, the shaded region, the
+/// "now" marker, the legend's left edge and the x tick labels.
+struct PlotPanel {
+    target: String,
+    history_points: usize,
+    forecast_points: usize,
+    forecast_dashed: bool,
+    shaded: bool,
+    now_label: String,
+    data_right_x: f64,
+    legend_left_x: f64,
+    x_labels: Vec<String>,
+}
+
+fn plot_panels(svg: &str) -> Vec<PlotPanel> {
+    let doc = roxmltree::Document::parse(svg).expect("well-formed XML");
     assert_eq!(doc.root_element().tag_name().name(), "svg");
-    let lines: Vec<_> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("polyline"))
-        .collect();
-    assert!(
-        lines.len() >= 2,
-        "history and forecast series: {} polylines",
-        lines.len()
-    );
-    let points = |n: &roxmltree::Node| {
-        n.attribute("points")
-            .unwrap_or("")
-            .split_whitespace()
-            .count()
+    let class = |n: &roxmltree::Node, c: &str| n.attribute("class") == Some(c);
+    doc.descendants()
+        .filter(|n| class(n, "panel"))
+        .map(|panel| {
+            let find = |c: &str| panel.descendants().find(|n| class(n, c));
+            let points = |n: roxmltree::Node| -> Vec<f64> {
+                n.attribute("points")
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .map(|p| p.split(',').next().unwrap().parse().unwrap())
+                    .collect()
+            };
+            let history = points(find("history").expect("history line"));
+            let forecast_line = find("forecast").expect("forecast line");
+            let forecast = points(forecast_line);
+            let legend = find("legend").expect("legend");
+            let text = |n: roxmltree::Node| -> String {
+                n.descendants()
+                    .filter(|t| t.is_text())
+                    .filter_map(|t| t.text())
+                    .collect::<String>()
+            };
+            PlotPanel {
+                target: panel.attribute("data-target").unwrap().to_string(),
+                history_points: history.len(),
+                forecast_points: forecast.len(),
+                forecast_dashed: forecast_line.attribute("stroke-dasharray").is_some(),
+                shaded: find("forecast-region").is_some(),
+                now_label: text(find("now").expect("now marker")),
+                data_right_x: history.iter().chain(&forecast).fold(0f64, |m, &x| m.max(x)),
+                legend_left_x: legend
+                    .descendants()
+                    .filter_map(|n| n.attribute("x").or(n.attribute("x1")))
+                    .map(|x| x.parse::<f64>().unwrap())
+                    .fold(f64::INFINITY, f64::min),
+                x_labels: panel
+                    .descendants()
+                    .filter(|n| class(n, "x-tick"))
+                    .map(text)
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn plot_has_a_panel_per_target_dates_a_dashed_forecast_a_now_marker_and_the_legend_outside() {
+    let (tmp, csv) = small_csv(120, |_, _| ());
+    let plot = |model: &str, csv: &Path, name: &str| {
+        let svg = tmp.path().join(name);
+        let r = run(kinglet()
+            .args(["forecast", "--model", model, "--csv"])
+            .arg(csv)
+            .arg("--plot")
+            .arg(&svg));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        plot_panels(&std::fs::read_to_string(&svg).unwrap())
     };
-    assert!(
-        lines.iter().any(|l| points(l) == 96),
-        "a 96-point history line"
+    // the LSTM: one target (OT), 96 rows in, 24 out, hourly dates
+    let panels = plot(
+        shipped("etth1-lstm.kinglet").to_str().unwrap(),
+        &csv,
+        "lstm.svg",
     );
-    assert!(
-        lines.iter().any(|l| points(l) == 24),
-        "a 24-point forecast line"
+    assert_eq!(panels.len(), 1);
+    let p = &panels[0];
+    assert_eq!(p.target, "OT");
+    assert_eq!(p.history_points, 96);
+    assert_eq!(
+        p.forecast_points, 25,
+        "the forecast starts at the last observed point"
     );
-    let legend = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("text"))
-        .any(|n| n.text().map(str::trim) == Some("OT"));
-    assert!(legend, "legend names the target");
+    assert!(p.forecast_dashed && p.shaded);
+    assert!(p.now_label.starts_with("now 2018-"), "{}", p.now_label);
+    assert!(p.legend_left_x > p.data_right_x, "legend over the data");
+    assert!(
+        p.x_labels.iter().all(|l| l.contains(':')),
+        "{:?}",
+        p.x_labels
+    );
+    // DLinear: a panel for each of its 7 targets
+    let panels = plot(
+        shipped("etth1-dlinear.kinglet").to_str().unwrap(),
+        &repo_root().join("examples/sensors.csv"),
+        "dl.svg",
+    );
+    let targets: Vec<&str> = panels.iter().map(|p| p.target.as_str()).collect();
+    assert_eq!(
+        targets,
+        ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
+    );
+    assert!(panels.iter().all(|p| p.legend_left_x > p.data_right_x));
+    // daily stock prices: dates without times, the forecast's last label a business day
+    let panels = plot(
+        shipped("stock-ibm.kinglet").to_str().unwrap(),
+        &repo_root().join("examples/stocks/ibm.csv"),
+        "ibm.svg",
+    );
+    assert_eq!(panels[0].now_label, "now 2013-03-01");
+    assert_eq!(
+        panels[0].x_labels.last().map(String::as_str),
+        Some("2013-03-08")
+    );
+    // no date column: rows counted from now
+    let dir = tempfile::tempdir().unwrap();
+    let no_dates = dir.path().join("nodates.csv");
+    let text = std::fs::read_to_string(repo_root().join("examples/sensors.csv")).unwrap();
+    let stripped: String = text
+        .lines()
+        .map(|l| l.split_once(',').map_or(l, |(_, rest)| rest))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&no_dates, stripped).unwrap();
+    let panels = plot(
+        shipped("etth1-lstm.kinglet").to_str().unwrap(),
+        &no_dates,
+        "nodates.svg",
+    );
+    assert_eq!(panels[0].now_label, "now");
+    assert!(
+        panels[0].x_labels.iter().any(|l| l.starts_with('+')),
+        "{:?}",
+        panels[0].x_labels
+    );
 }
 
 #[test]

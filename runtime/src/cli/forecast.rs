@@ -114,7 +114,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let history: Vec<f32> = (0..meta.lookback)
             .flat_map(|r| targets.iter().map(move |&c| window[r * f + c]))
             .collect();
-        crate::plot::forecast_svg(plot, &meta.targets, &history, &forecast.values)?;
+        let plot_input = crate::plot::Plot {
+            targets: &meta.targets,
+            history: &history,
+            forecast: &forecast.values,
+            history_times: series.times.as_deref(),
+            forecast_times: times.as_deref(),
+        };
+        crate::plot::forecast_svg(plot, &plot_input)?;
     }
     Ok(())
 }

@@ -222,7 +222,9 @@ pub fn forecast(model: &mut Model, body: &[u8]) -> Result<String, ApiError> {
                         meta.lookback
                     )));
                 }
-                let times = series.continue_after(meta.step_seconds, meta.horizon, None);
+                let times = series
+                    .continue_after(meta.step_seconds, meta.horizon, None)
+                    .map(|f| (series.times.clone().unwrap_or_default(), f));
                 (
                     series.slice_rows(rows - meta.lookback, rows).to_vec(),
                     times,
@@ -244,11 +246,13 @@ pub fn forecast(model: &mut Model, body: &[u8]) -> Result<String, ApiError> {
                     .collect::<Vec<_>>()
             })
             .collect();
-        Some(crate::plot::forecast_svg_text(
-            &meta.targets,
-            &history,
-            &result.values,
-        )?)
+        Some(crate::plot::svg_text(&crate::plot::Plot {
+            targets: &meta.targets,
+            history: &history,
+            forecast: &result.values,
+            history_times: times.as_ref().map(|(h, _)| &h[..]),
+            forecast_times: times.as_ref().map(|(_, f)| &f[..]),
+        })?)
     } else {
         None
     };
@@ -256,7 +260,7 @@ pub fn forecast(model: &mut Model, body: &[u8]) -> Result<String, ApiError> {
     Ok(to_json(&ForecastAnswer {
         targets: meta.targets.clone(),
         horizon: forecast.len(),
-        times: times.map(|ts| {
+        times: times.map(|(_, ts)| {
             ts.iter()
                 .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
                 .collect()
