@@ -131,7 +131,7 @@ mod tests {
                 &[x, w],
             )
             .unwrap()[0];
-        let scale = m.add_const("scale", tensor0(2f32)).unwrap();
+        let scale = m.add_const("scale", tensor2(&[[2f32; 4]])).unwrap();
         let y = m
             .wire_node(
                 "scaled",

@@ -988,30 +988,33 @@ fn int8_reports_per_layer_precision_and_refuses_a_model_it_would_not_quantize() 
 }
 
 #[test]
-fn int8_of_the_shipped_lstm_quantizes_the_head_and_says_the_lstm_stays_f32() {
-    let shared =
-        require_shared!("int8_of_the_shipped_lstm_quantizes_the_head_and_says_the_lstm_stays_f32");
+fn int8_of_the_shipped_lstm_and_gru_quantize_the_head_and_say_the_recurrent_layers_stay_f32() {
+    let shared = require_shared!(
+        "int8_of_the_shipped_lstm_and_gru_quantize_the_head_and_say_the_recurrent_layers_stay_f32"
+    );
     let tmp = tempfile::tempdir().unwrap();
-    let dir = shared.join("models/forecast/lstm");
-    let out = tmp.path().join("lstm-int8.kinglet");
-    let r = run(kinglet_export()
-        .arg("forecast")
-        .arg(dir.join("model.onnx"))
-        .arg("--norm")
-        .arg(dir.join("norm.json"))
-        .args(["--precision", "int8", "-o"])
-        .arg(&out));
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stdout.contains("f32   KingletLstm      ×2"),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        r.stdout.contains("int8  KingletLinearI8  ×1"),
-        "{}",
-        r.stdout
-    );
+    for (name, op) in [("lstm", "KingletLstm"), ("gru", "KingletGru")] {
+        let dir = shared.join("models/forecast").join(name);
+        let out = tmp.path().join(format!("{name}-int8.kinglet"));
+        let r = run(kinglet_export()
+            .arg("forecast")
+            .arg(dir.join("model.onnx"))
+            .arg("--norm")
+            .arg(dir.join("norm.json"))
+            .args(["--precision", "int8", "-o"])
+            .arg(&out));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(
+            r.stdout.contains(&format!("f32   {op:<16} ×2")),
+            "{}",
+            r.stdout
+        );
+        assert!(
+            r.stdout.contains("int8  KingletLinearI8  ×1"),
+            "{}",
+            r.stdout
+        );
+    }
 }
 
 #[test]
