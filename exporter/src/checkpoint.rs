@@ -247,3 +247,36 @@ impl TokenizerConfig {
         })
     }
 }
+
+/// What a user with an `architecture` kinglet does not export can do instead.
+pub fn instead_of(architecture: &str) -> String {
+    let family = architecture
+        .find("For")
+        .map_or(architecture, |i| &architecture[..i]);
+    let task = architecture.find("For").map(|i| &architecture[i..]);
+    match (family, task) {
+        ("XLMRoberta" | "Camembert", Some("ForSequenceClassification")) => format!(
+            "{family}'s graph is RoBERTa's: set \"architectures\": \
+             [\"RobertaForSequenceClassification\"] in config.json and export again (its \
+             tokenizer.json is read as it is)"
+        ),
+        (_, Some("ForSequenceClassification")) => format!(
+            "{family} layers are not built by kinglet yet: fine-tune a BERT, DistilBERT or \
+             RoBERTa checkpoint (for instance distilbert-base-uncased, or xlm-roberta-base for \
+             other languages) on the same data with AutoModelForSequenceClassification"
+        ),
+        (_, Some("ForTokenClassification")) => {
+            "token classification (NER) is not exported yet; kinglet exports sequence \
+             classifiers (AutoModelForSequenceClassification)"
+                .into()
+        }
+        (_, None) if family.ends_with("Model") => format!(
+            "`{architecture}` is an encoder without a task head: kinglet exports sequence \
+             classifiers (fine-tune it with AutoModelForSequenceClassification); sentence \
+             embeddings from a sentence-transformers folder are not exported yet"
+        ),
+        _ => "kinglet exports sequence classifiers: load and fine-tune the checkpoint with \
+              AutoModelForSequenceClassification"
+            .into(),
+    }
+}

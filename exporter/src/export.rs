@@ -131,9 +131,10 @@ pub fn build_hf_classifier(
     ];
     if !supported.contains(&architecture.as_str()) {
         return Err(ExportError::Unsupported(format!(
-            "architecture `{architecture}` in {} (kinglet exports {})",
+            "architecture `{architecture}` in {} (kinglet exports {}); {}",
             dir.join("config.json").display(),
-            supported.join(", ")
+            supported.join(", "),
+            crate::checkpoint::instead_of(&architecture)
         )));
     }
     let labels = ck.labels()?;

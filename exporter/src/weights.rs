@@ -17,6 +17,28 @@ pub struct Weights {
     prefix: String,
 }
 
+/// Why there are no weights to read: the other formats a checkpoint folder may hold instead,
+/// and the one line that converts them.
+fn missing_weights(dir: &Path) -> String {
+    let others = [
+        ("pytorch_model.bin", ""),
+        ("pytorch_model.bin.index.json", ""),
+        ("tf_model.h5", ", from_tf=True"),
+        ("flax_model.msgpack", ", from_flax=True"),
+    ];
+    match others.iter().find(|(f, _)| dir.join(f).exists()) {
+        Some((found, flag)) => format!(
+            "no model.safetensors, but {found}, which kinglet does not read (a pickled .bin \
+             can run code when it is loaded); convert it once with \
+             python -c \"from transformers import AutoModelForSequenceClassification as M; \
+             M.from_pretrained('{d}'{flag}).save_pretrained('{d}')\" \
+             (save_pretrained writes model.safetensors)",
+            d = dir.display()
+        ),
+        None => "no model.safetensors nor model.safetensors.index.json".into(),
+    }
+}
+
 impl Weights {
     /// Opens `model.safetensors`, or the shards listed in `model.safetensors.index.json`.
     pub fn open(dir: &Path) -> Result<Weights> {
@@ -45,7 +67,7 @@ impl Weights {
         } else {
             return Err(ExportError::Missing {
                 path: single,
-                what: "no model.safetensors nor model.safetensors.index.json".into(),
+                what: missing_weights(dir),
             });
         };
         let mut files = Vec::new();

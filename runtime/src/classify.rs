@@ -172,6 +172,12 @@ impl Classifier {
         })
     }
 
+    /// The special tokens written literally in `text` (see
+    /// [`crate::tokenize::TextTokenizer::special_tokens_in`]).
+    pub fn special_tokens_in(&self, text: &str) -> Vec<String> {
+        self.tokenizer.special_tokens_in(text)
+    }
+
     /// Classifies one text, truncated to `max_tokens` (the bundle's default when `None`).
     /// With a memory report (see [`Classifier::load`]) it runs inside the arena.
     pub fn classify(&mut self, text: &str, max_tokens: Option<usize>) -> Result<Classification> {

@@ -57,6 +57,21 @@ impl TextTokenizer {
         added.max(vocab).map(|id| id as usize)
     }
 
+    /// The special tokens (`[SEP]`, `</s>`, `[CLS]` …) written literally in `text`, which the
+    /// tokenizer turns into those tokens.
+    pub fn special_tokens_in(&self, text: &str) -> Vec<String> {
+        let mut found: Vec<String> = self
+            .inner
+            .get_added_tokens_decoder()
+            .values()
+            .filter(|t| t.special && !t.content.is_empty() && text.contains(&t.content))
+            .map(|t| t.content.clone())
+            .collect();
+        found.sort();
+        found.dedup();
+        found
+    }
+
     /// Tokenizes `text` with special tokens, truncating to `max_tokens` tokens in total.
     pub fn encode(&mut self, text: &str, max_tokens: usize) -> Result<Tokens> {
         if self.max_tokens != max_tokens {

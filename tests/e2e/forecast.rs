@@ -109,7 +109,7 @@ fn conv1d_tcn_and_mlp_fixtures_reproduce_pytorch_outputs() {
     }
 }
 
-fn eval_json(bundle: &Path, csv: &Path, rows: &str) -> serde_json::Value {
+pub(crate) fn eval_json(bundle: &Path, csv: &Path, rows: &str) -> serde_json::Value {
     let r = run(kinglet()
         .arg("eval")
         .arg("--json")
@@ -844,10 +844,23 @@ fn follow_takes_the_header_once_for_a_stream_without_one() {
     assert_eq!(v["times"][0], "2018-03-05 00:00:00");
 }
 
-fn export_json_with(args: &[&str]) -> (i32, serde_json::Value, String) {
-    let r = run(kinglet_export().arg("--json").args(args));
+/// `kinglet-export [--json] forecast DIR/model.onnx --norm DIR/norm.json EXTRA… -o OUT`; the
+/// run and, with `--json`, the report.
+fn export_dir(dir: &Path, out: &Path, extra: &[&str], json: bool) -> (Run, serde_json::Value) {
+    let mut cmd = kinglet_export();
+    if json {
+        cmd.arg("--json");
+    }
+    let r = run(cmd
+        .arg("forecast")
+        .arg(dir.join("model.onnx"))
+        .arg("--norm")
+        .arg(dir.join("norm.json"))
+        .args(extra)
+        .arg("-o")
+        .arg(out));
     let v = serde_json::from_str(r.stdout.trim()).unwrap_or(serde_json::Value::Null);
-    (r.code, v, r.stderr)
+    (r, v)
 }
 
 fn layer_precisions(v: &serde_json::Value) -> Vec<(String, String)> {
@@ -864,6 +877,15 @@ fn layer_precisions(v: &serde_json::Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The layer summary line of `count` layers of `op` stored in `precision`.
+fn layer_line(precision: &str, op: &str, count: usize) -> String {
+    format!("{precision:<5} {op:<16} ×{count}")
+}
+
+fn fixture_dir(name: &str) -> PathBuf {
+    repo_root().join("tests/fixtures/forecast").join(name)
+}
+
 #[test]
 fn f16_export_of_the_shipped_lstm_and_gru_keeps_the_recurrent_layers_f32_and_the_mse() {
     let shared = require_shared!(
@@ -872,23 +894,15 @@ fn f16_export_of_the_shipped_lstm_and_gru_keeps_the_recurrent_layers_f32_and_the
     let tmp = tempfile::tempdir().unwrap();
     let csv = shared.join("data/etth1/ETTh1.csv");
     for (name, op) in [("lstm", "KingletLstm"), ("gru", "KingletGru")] {
-        let dir = shared.join("models/forecast").join(name);
         let out = tmp.path().join(format!("{name}-f16.kinglet"));
-        let (code, v, stderr) = export_json_with(&[
-            "forecast",
-            dir.join("model.onnx").to_str().unwrap(),
-            "--norm",
-            dir.join("norm.json").to_str().unwrap(),
-            "--precision",
-            "f16",
-            "--check",
-            csv.to_str().unwrap(),
-            "--check-rows",
-            "11424..14400",
-            "-o",
-            out.to_str().unwrap(),
-        ]);
-        assert_eq!(code, 0, "{name}: {stderr}");
+        let check = ["--precision", "f16", "--check", csv.to_str().unwrap()];
+        let (r, v) = export_dir(
+            &shared.join("models/forecast").join(name),
+            &out,
+            &[&check[..], &["--check-rows", "11424..14400"]].concat(),
+            true,
+        );
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
         let q = &v["quantization"];
         let (f, p) = (
             q["float_mse"].as_f64().unwrap(),
@@ -897,89 +911,46 @@ fn f16_export_of_the_shipped_lstm_and_gru_keeps_the_recurrent_layers_f32_and_the
         eprintln!("{name} f16: MSE {f:.4} → {p:.4}");
         assert!((p - f).abs() <= 0.01 * f, "{name}: {q}");
         // the recurrent layers say they stayed f32; the head was converted
+        let pair = |op: &str, p: &str| (op.to_string(), p.to_string());
         assert_eq!(
             layer_precisions(&v),
-            [
-                (op.to_string(), "f32".to_string()),
-                (op.to_string(), "f32".to_string()),
-                ("EinSum".to_string(), "f16".to_string())
-            ],
+            [pair(op, "f32"), pair(op, "f32"), pair("EinSum", "f16")],
             "{name}"
         );
         // inspect reads the same from the written graph
         let r = run(kinglet().args(["inspect", "--model"]).arg(&out));
         assert_eq!(r.code, 0, "{}", r.stderr);
-        assert!(
-            r.stdout.contains(&format!("f32   {op:<16} ×2")),
-            "{}",
-            r.stdout
-        );
-        assert!(
-            r.stdout.contains("f16   EinSum           ×1"),
-            "{}",
-            r.stdout
-        );
+        for line in [layer_line("f32", op, 2), layer_line("f16", "EinSum", 1)] {
+            assert!(r.stdout.contains(&line), "{line}: {}", r.stdout);
+        }
     }
 }
 
 #[test]
 fn int8_reports_per_layer_precision_and_refuses_a_model_it_would_not_quantize() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = repo_root().join("tests/fixtures/forecast");
+    let int8 = ["--precision", "int8"];
     // the MLP's matmuls become int8, and the summary says so layer by layer
-    let out = tmp.path().join("mlp-int8.kinglet");
-    let (code, v, stderr) = export_json_with(&[
-        "forecast",
-        dir.join("mlp/model.onnx").to_str().unwrap(),
-        "--norm",
-        dir.join("mlp/norm.json").to_str().unwrap(),
-        "--precision",
-        "int8",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+    let (r, v) = export_dir(&fixture_dir("mlp"), &tmp.path().join("mlp.kinglet"), &int8, true);
+    assert_eq!(r.code, 0, "{}", r.stderr);
     let layers = layer_precisions(&v);
     assert!(!layers.is_empty());
     assert!(layers.iter().all(|(_, p)| p == "int8"), "{layers:?}");
     // the TCN's head becomes int8, its convolutions stay f32, and the summary says which
-    let out = tmp.path().join("tcn-int8.kinglet");
-    let (code, v, stderr) = export_json_with(&[
-        "forecast",
-        dir.join("tcn/model.onnx").to_str().unwrap(),
-        "--norm",
-        dir.join("tcn/norm.json").to_str().unwrap(),
-        "--channels-first",
-        "--precision",
-        "int8",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+    let channels_first = [&int8[..], &["--channels-first"]].concat();
+    let (r, v) = export_dir(&fixture_dir("tcn"), &tmp.path().join("tcn.kinglet"), &channels_first, true);
+    assert_eq!(r.code, 0, "{}", r.stderr);
     let layers = layer_precisions(&v);
-    assert_eq!(
-        layers
-            .iter()
-            .filter(|(op, p)| op == "Conv" && p == "f32")
-            .count(),
-        3,
-        "{layers:?}"
-    );
+    let convs = layers.iter().filter(|(op, p)| op == "Conv" && p == "f32");
+    assert_eq!(convs.count(), 3, "{layers:?}");
     assert!(layers.iter().any(|(_, p)| p == "int8"), "{layers:?}");
     // a convolution-only model has no int8 path: refused (exit 4), nothing written, instead
     // of a bundle labelled int8 that is f32 inside
     let out = tmp.path().join("conv-int8.kinglet");
-    let r = run(kinglet_export()
-        .arg("forecast")
-        .arg(dir.join("conv-only/model.onnx"))
-        .arg("--norm")
-        .arg(dir.join("conv-only/norm.json"))
-        .args(["--channels-first", "--precision", "int8", "-o"])
-        .arg(&out));
+    let (r, _) = export_dir(&fixture_dir("conv-only"), &out, &channels_first, false);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(
-        r.stderr
-            .contains("would all stay f32: export it as f32 or f16"),
+        r.stderr.contains("would all stay f32: export it as f32 or f16"),
         "{}",
         r.stderr
     );
@@ -994,58 +965,31 @@ fn int8_of_the_shipped_lstm_and_gru_quantize_the_head_and_say_the_recurrent_laye
     );
     let tmp = tempfile::tempdir().unwrap();
     for (name, op) in [("lstm", "KingletLstm"), ("gru", "KingletGru")] {
-        let dir = shared.join("models/forecast").join(name);
         let out = tmp.path().join(format!("{name}-int8.kinglet"));
-        let r = run(kinglet_export()
-            .arg("forecast")
-            .arg(dir.join("model.onnx"))
-            .arg("--norm")
-            .arg(dir.join("norm.json"))
-            .args(["--precision", "int8", "-o"])
-            .arg(&out));
+        let dir = shared.join("models/forecast").join(name);
+        let (r, _) = export_dir(&dir, &out, &["--precision", "int8"], false);
         assert_eq!(r.code, 0, "{}", r.stderr);
-        assert!(
-            r.stdout.contains(&format!("f32   {op:<16} ×2")),
-            "{}",
-            r.stdout
-        );
-        assert!(
-            r.stdout.contains("int8  KingletLinearI8  ×1"),
-            "{}",
-            r.stdout
-        );
+        for line in [layer_line("f32", op, 2), layer_line("int8", "KingletLinearI8", 1)] {
+            assert!(r.stdout.contains(&line), "{line}: {}", r.stdout);
+        }
     }
 }
 
 #[test]
 fn a_horizon_output_a_one_column_input_and_a_chosen_output_of_two_match_onnxruntime() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = repo_root().join("tests/fixtures/forecast");
     for (name, extra) in [
         ("horizon-1d", &[][..]),
         ("lookback-2d", &[][..]),
         ("two-outputs", &["--onnx-output", "mean"][..]),
     ] {
         let out = tmp.path().join(format!("{name}.kinglet"));
-        let r = run(kinglet_export()
-            .arg("forecast")
-            .arg(dir.join(name).join("model.onnx"))
-            .arg("--norm")
-            .arg(dir.join(name).join("norm.json"))
-            .args(extra)
-            .arg("-o")
-            .arg(&out));
+        let (r, _) = export_dir(&fixture_dir(name), &out, extra, false);
         assert_eq!(r.code, 0, "{name}: {}", r.stderr);
-        check_reference(name, &out, &dir.join(name).join("reference_io.json"));
+        check_reference(name, &out, &fixture_dir(name).join("reference_io.json"));
     }
     // without --onnx-output, the two outputs are named and the way out given
-    let r = run(kinglet_export()
-        .arg("forecast")
-        .arg(dir.join("two-outputs/model.onnx"))
-        .arg("--norm")
-        .arg(dir.join("two-outputs/norm.json"))
-        .arg("-o")
-        .arg(tmp.path().join("x.kinglet")));
+    let (r, _) = export_dir(&fixture_dir("two-outputs"), &tmp.path().join("x.kinglet"), &[], false);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(
         r.stderr
@@ -1059,23 +1003,15 @@ fn a_horizon_output_a_one_column_input_and_a_chosen_output_of_two_match_onnxrunt
 fn keras_recurrent_models_run_when_converted_as_tf2onnx_can_and_a_loop_is_refused_with_the_way_out()
 {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = repo_root().join("tests/fixtures/forecast");
     let export = |name: &str| {
         let out = tmp.path().join(format!("{name}.kinglet"));
-        let r = run(kinglet_export()
-            .arg("forecast")
-            .arg(dir.join(name).join("model.onnx"))
-            .arg("--norm")
-            .arg(dir.join(name).join("norm.json"))
-            .arg("-o")
-            .arg(&out));
-        (r, out)
+        (export_dir(&fixture_dir(name), &out, &[], false).0, out)
     };
     // batch None: one ONNX LSTM, one kinglet operator; unroll=True GRU: plain steps
     for name in ["keras-lstm", "keras-gru-unrolled"] {
         let (r, out) = export(name);
         assert_eq!(r.code, 0, "{name}: {}", r.stderr);
-        check_reference(name, &out, &dir.join(name).join("reference_io.json"));
+        check_reference(name, &out, &fixture_dir(name).join("reference_io.json"));
     }
     let (_, out) = export("keras-lstm");
     assert!(plan_ops(&out).iter().any(|(op, _)| op == "KingletLstm"));

@@ -124,3 +124,71 @@ fn long_input_is_truncated_to_max_tokens_and_flagged() {
     assert!(!short.truncated);
     assert_eq!(short.tokens, 3);
 }
+
+/// A copy of a fixture checkpoint with `edit` applied to its folder.
+fn edited_fixture(name: &str, edit: impl FnOnce(&std::path::Path)) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    crate::shared::copy_dir(&hf_fixture(name), tmp.path());
+    edit(tmp.path());
+    tmp
+}
+
+fn set_architecture(dir: &std::path::Path, architecture: &str) {
+    let path = dir.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config["architectures"] = serde_json::json!([architecture]);
+    std::fs::write(&path, config.to_string()).unwrap();
+}
+
+fn export_err(dir: &std::path::Path) -> crate::cli::Run {
+    let out = dir.join("out.kinglet");
+    let r = crate::cli::run(
+        crate::cli::kinglet_export()
+            .args(["bert", "--precision", "f32"])
+            .arg(dir)
+            .arg("-o")
+            .arg(&out),
+    );
+    assert!(!out.exists());
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    r
+}
+
+#[test]
+fn an_unsupported_architecture_is_refused_with_what_would_work_instead() {
+    for (architecture, says) in [
+        (
+            "XLMRobertaForSequenceClassification",
+            "set \"architectures\": [\"RobertaForSequenceClassification\"]",
+        ),
+        (
+            "ElectraForSequenceClassification",
+            "fine-tune a BERT, DistilBERT or RoBERTa checkpoint",
+        ),
+        ("BertForTokenClassification", "token classification (NER) is not exported yet"),
+        ("BertModel", "an encoder without a task head"),
+        ("BertForMaskedLM", "AutoModelForSequenceClassification"),
+    ] {
+        let dir = edited_fixture("roberta-f32", |d| set_architecture(d, architecture));
+        let r = export_err(dir.path());
+        assert_eq!(r.code, 4, "{architecture}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{architecture}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn a_pytorch_bin_checkpoint_names_the_file_it_found_and_the_conversion_line() {
+    let dir = edited_fixture("bert-f32", |d| {
+        std::fs::remove_file(d.join("model.safetensors")).unwrap();
+        std::fs::write(d.join("pytorch_model.bin"), b"PK not really a pickle").unwrap();
+    });
+    let r = export_err(dir.path());
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("but pytorch_model.bin"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(".save_pretrained(") && r.stderr.contains("from_pretrained("),
+        "{}",
+        r.stderr
+    );
+}

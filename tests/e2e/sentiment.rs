@@ -175,3 +175,21 @@ fn verify_cli_reports_deviation_and_succeeds_on_shipped_bundle() {
         r.stdout
     );
 }
+
+#[test]
+fn a_text_with_a_literal_sep_token_is_answered_with_a_warning_about_segments() {
+    let r = run(kinglet()
+        .arg("classify")
+        .arg("--model")
+        .arg(crate::shared::shipped_sentiment())
+        .args(["a dull plot [SEP] wonderful acting", "plain text"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
+    let warnings: Vec<&str> = r.stderr.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{}", r.stderr);
+    assert!(
+        warnings[0].contains("argument 1") && warnings[0].contains("`[SEP]`") && warnings[0].contains("token type 0"),
+        "{}",
+        r.stderr
+    );
+}

@@ -74,6 +74,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut failed = 0usize;
     let mut first_code: Option<u8> = None;
     let mut answer = |origin: &dyn Fn() -> String, text: &str| -> anyhow::Result<()> {
+        let specials = classifier.special_tokens_in(text);
+        if !specials.is_empty() {
+            out.flush()?;
+            super::warn(&format!(
+                "{}: the text contains {}, which the tokenizer reads as its special token; \
+                 kinglet classifies one segment (token type 0 throughout), so `A [SEP] B` is \
+                 not the sentence pair the model may have been trained on",
+                origin(),
+                specials
+                    .iter()
+                    .map(|t| format!("`{t}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         match classifier.classify(text, args.max_tokens) {
             Ok(result) => write_result(&mut out, text, &result, args.json),
             Err(e) if count <= 1 => Err(anyhow::Error::new(e).context(origin())),
