@@ -931,14 +931,24 @@ fn int8_reports_per_layer_precision_and_refuses_a_model_it_would_not_quantize() 
     let tmp = tempfile::tempdir().unwrap();
     let int8 = ["--precision", "int8"];
     // the MLP's matmuls become int8, and the summary says so layer by layer
-    let (r, v) = export_dir(&fixture_dir("mlp"), &tmp.path().join("mlp.kinglet"), &int8, true);
+    let (r, v) = export_dir(
+        &fixture_dir("mlp"),
+        &tmp.path().join("mlp.kinglet"),
+        &int8,
+        true,
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let layers = layer_precisions(&v);
     assert!(!layers.is_empty());
     assert!(layers.iter().all(|(_, p)| p == "int8"), "{layers:?}");
     // the TCN's head becomes int8, its convolutions stay f32, and the summary says which
     let channels_first = [&int8[..], &["--channels-first"]].concat();
-    let (r, v) = export_dir(&fixture_dir("tcn"), &tmp.path().join("tcn.kinglet"), &channels_first, true);
+    let (r, v) = export_dir(
+        &fixture_dir("tcn"),
+        &tmp.path().join("tcn.kinglet"),
+        &channels_first,
+        true,
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let layers = layer_precisions(&v);
     let convs = layers.iter().filter(|(op, p)| op == "Conv" && p == "f32");
@@ -950,7 +960,8 @@ fn int8_reports_per_layer_precision_and_refuses_a_model_it_would_not_quantize() 
     let (r, _) = export_dir(&fixture_dir("conv-only"), &out, &channels_first, false);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(
-        r.stderr.contains("would all stay f32: export it as f32 or f16"),
+        r.stderr
+            .contains("would all stay f32: export it as f32 or f16"),
         "{}",
         r.stderr
     );
@@ -969,7 +980,10 @@ fn int8_of_the_shipped_lstm_and_gru_quantize_the_head_and_say_the_recurrent_laye
         let dir = shared.join("models/forecast").join(name);
         let (r, _) = export_dir(&dir, &out, &["--precision", "int8"], false);
         assert_eq!(r.code, 0, "{}", r.stderr);
-        for line in [layer_line("f32", op, 2), layer_line("int8", "KingletLinearI8", 1)] {
+        for line in [
+            layer_line("f32", op, 2),
+            layer_line("int8", "KingletLinearI8", 1),
+        ] {
             assert!(r.stdout.contains(&line), "{line}: {}", r.stdout);
         }
     }
@@ -989,7 +1003,12 @@ fn a_horizon_output_a_one_column_input_and_a_chosen_output_of_two_match_onnxrunt
         check_reference(name, &out, &fixture_dir(name).join("reference_io.json"));
     }
     // without --onnx-output, the two outputs are named and the way out given
-    let (r, _) = export_dir(&fixture_dir("two-outputs"), &tmp.path().join("x.kinglet"), &[], false);
+    let (r, _) = export_dir(
+        &fixture_dir("two-outputs"),
+        &tmp.path().join("x.kinglet"),
+        &[],
+        false,
+    );
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(
         r.stderr

@@ -166,7 +166,10 @@ fn an_unsupported_architecture_is_refused_with_what_would_work_instead() {
             "ElectraForSequenceClassification",
             "fine-tune a BERT, DistilBERT or RoBERTa checkpoint",
         ),
-        ("BertForTokenClassification", "token classification (NER) is not exported yet"),
+        (
+            "BertForTokenClassification",
+            "token classification (NER) is not exported yet",
+        ),
         ("BertModel", "an encoder without a task head"),
         ("BertForMaskedLM", "AutoModelForSequenceClassification"),
     ] {

@@ -188,7 +188,9 @@ fn a_text_with_a_literal_sep_token_is_answered_with_a_warning_about_segments() {
     let warnings: Vec<&str> = r.stderr.lines().filter(|l| l.contains("warning")).collect();
     assert_eq!(warnings.len(), 1, "{}", r.stderr);
     assert!(
-        warnings[0].contains("argument 1") && warnings[0].contains("`[SEP]`") && warnings[0].contains("token type 0"),
+        warnings[0].contains("argument 1")
+            && warnings[0].contains("`[SEP]`")
+            && warnings[0].contains("token type 0"),
         "{}",
         r.stderr
     );
