@@ -255,11 +255,6 @@ pub fn instead_of(architecture: &str) -> String {
         .map_or(architecture, |i| &architecture[..i]);
     let task = architecture.find("For").map(|i| &architecture[i..]);
     match (family, task) {
-        ("XLMRoberta" | "Camembert", Some("ForSequenceClassification")) => format!(
-            "{family}'s graph is RoBERTa's: set \"architectures\": \
-             [\"RobertaForSequenceClassification\"] in config.json and export again (its \
-             tokenizer.json is read as it is)"
-        ),
         (_, Some("ForSequenceClassification")) => format!(
             "{family} layers are not built by kinglet yet: fine-tune a BERT, DistilBERT or \
              RoBERTa checkpoint (for instance distilbert-base-uncased, or xlm-roberta-base for \

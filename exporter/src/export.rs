@@ -128,6 +128,8 @@ pub fn build_hf_classifier(
         "BertForSequenceClassification",
         "DistilBertForSequenceClassification",
         "RobertaForSequenceClassification",
+        "XLMRobertaForSequenceClassification",
+        "CamembertForSequenceClassification",
     ];
     if !supported.contains(&architecture.as_str()) {
         return Err(ExportError::Unsupported(format!(
@@ -156,7 +158,12 @@ pub fn build_hf_classifier(
             )
         }
         arch => {
-            let flavour = if arch.starts_with("Roberta") {
+            // XLM-RoBERTa and CamemBERT are RoBERTa's graph (Transformers subclasses it) with
+            // a SentencePiece tokenizer
+            let flavour = if ["Roberta", "XLMRoberta", "Camembert"]
+                .iter()
+                .any(|f| arch.starts_with(f))
+            {
                 bert::Flavour::Roberta
             } else {
                 bert::Flavour::Bert

@@ -78,6 +78,16 @@ fn roberta_byte_level_bpe_matches_transformers() {
 }
 
 #[test]
+fn xlm_roberta_with_a_sentencepiece_unigram_tokenizer_matches_transformers() {
+    check_fixture_matches_transformers("xlm-roberta-f32");
+}
+
+#[test]
+fn camembert_with_a_sentencepiece_unigram_tokenizer_matches_transformers() {
+    check_fixture_matches_transformers("camembert-f32");
+}
+
+#[test]
 fn multi_label_bundle_scores_with_sigmoid() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("m.kinglet");
@@ -159,8 +169,8 @@ fn export_err(dir: &std::path::Path) -> crate::cli::Run {
 fn an_unsupported_architecture_is_refused_with_what_would_work_instead() {
     for (architecture, says) in [
         (
-            "XLMRobertaForSequenceClassification",
-            "set \"architectures\": [\"RobertaForSequenceClassification\"]",
+            "DebertaV2ForSequenceClassification",
+            "fine-tune a BERT, DistilBERT or RoBERTa checkpoint",
         ),
         (
             "ElectraForSequenceClassification",
