@@ -1,14 +1,17 @@
-//! BERT and RoBERTa sequence classifiers.
+//! BERT, RoBERTa and ELECTRA sequence classifiers.
 //!
-//! Mirrors `transformers.models.bert.modeling_bert.BertForSequenceClassification` and
-//! `transformers.models.roberta.modeling_roberta.RobertaForSequenceClassification`; tensor
-//! names are spelled as in their checkpoints.
+//! Mirrors `transformers.models.bert.modeling_bert.BertForSequenceClassification`,
+//! `transformers.models.roberta.modeling_roberta.RobertaForSequenceClassification` and
+//! `transformers.models.electra.modeling_electra.ElectraForSequenceClassification` (BERT's
+//! layers under embeddings of their own width); tensor names are spelled as in their
+//! checkpoints.
 
 use crate::error::{ExportError, Result};
 use crate::graph::{Activation, BuildOptions, GraphBuilder, Linear};
 use crate::weights::Weights;
 use serde::Deserialize;
 use tract_nnef::internal::*;
+use tract_nnef::tract_core::ops::array::Gather;
 use tract_nnef::tract_core::ops::math;
 
 /// `transformers.BertConfig` / `RobertaConfig`, field for field where kinglet uses them.
@@ -30,6 +33,9 @@ pub struct Config {
     pub pad_token_id: Option<usize>,
     #[serde(default)]
     pub position_embedding_type: Option<String>,
+    /// ELECTRA: width of the embeddings, projected to `hidden_size` when it differs.
+    #[serde(default)]
+    pub embedding_size: Option<usize>,
 }
 
 fn default_act() -> String {
@@ -50,6 +56,9 @@ pub enum Flavour {
     /// `classifier.dense` + tanh + `classifier.out_proj` on `<s>`; positions start at
     /// `pad_token_id + 1`.
     Roberta,
+    /// `embeddings_project` from `embedding_size` to `hidden_size`, then BERT's layers;
+    /// `classifier.dense` + gelu + `classifier.out_proj` on `[CLS]`; positions start at 0.
+    Electra,
 }
 
 impl Flavour {
@@ -57,6 +66,7 @@ impl Flavour {
         match self {
             Flavour::Bert => "bert",
             Flavour::Roberta => "roberta",
+            Flavour::Electra => "electra",
         }
     }
 }
@@ -70,7 +80,7 @@ pub fn max_tokens(config: &Config, flavour: Flavour) -> usize {
 
 fn position_offset(config: &Config, flavour: Flavour) -> usize {
     match flavour {
-        Flavour::Bert => 0,
+        Flavour::Bert | Flavour::Electra => 0,
         Flavour::Roberta => config.pad_token_id.unwrap_or(1) + 1,
     }
 }
@@ -97,7 +107,8 @@ pub fn layer_norm_params(w: &Weights, name: &str, hidden: usize) -> Result<(Tens
     ))
 }
 
-/// Builds the decluttered graph: `input_ids` `[1, S]` → `logits` `[1, num_labels]`.
+/// Builds the decluttered graph: `input_ids` `[1, S]` (and `token_type_ids` `[1, S]` when the
+/// model has several token types) → `logits` `[1, num_labels]`.
 pub fn build(
     weights: Weights,
     config: &Config,
@@ -120,12 +131,17 @@ pub fn build(
     let act = Activation::from_hf(&config.hidden_act)?;
     let (mut g, ids) = GraphBuilder::new(options)?;
 
-    // Embeddings: word + position + token type 0 (single-sentence input), then LayerNorm.
-    let word = w.get("embeddings.word_embeddings.weight", &[config.vocab_size, h])?;
+    // Embeddings: word + position + token type, then LayerNorm (ELECTRA: `e` wide, then
+    // projected to `h`).
+    let e = match flavour {
+        Flavour::Electra => config.embedding_size.unwrap_or(h),
+        _ => h,
+    };
+    let word = w.get("embeddings.word_embeddings.weight", &[config.vocab_size, e])?;
     let x = g.embedding("embeddings.word_embeddings", word, ids)?;
     let pos = w.get(
         "embeddings.position_embeddings.weight",
-        &[config.max_position_embeddings, h],
+        &[config.max_position_embeddings, e],
     )?;
     let pos = g.positions(
         "embeddings.position_embeddings",
@@ -133,23 +149,35 @@ pub fn build(
         position_offset(config, flavour),
     )?;
     let x = g.binary("embeddings.add_positions", math::add(), x, pos)?;
-    let x = if config.type_vocab_size > 0 {
-        let types = w.get(
-            "embeddings.token_type_embeddings.weight",
-            &[config.type_vocab_size, h],
-        )?;
-        let type0 = types
-            .slice(0, 0, 1)
-            .map_err(ExportError::graph)?
-            .into_shape(&[h])
-            .map_err(ExportError::graph)?;
-        let type0 = g.konst("embeddings.token_type_embeddings.row0", type0)?;
-        g.binary("embeddings.add_token_type", math::add(), x, type0)?
-    } else {
-        x
+    let x = match config.type_vocab_size {
+        0 => x,
+        // one segment only (RoBERTa's type_vocab_size 1): its row is a constant
+        1 => {
+            let types = w.get("embeddings.token_type_embeddings.weight", &[1, e])?;
+            let row = types.into_shape(&[e]).map_err(ExportError::graph)?;
+            let row = g.konst("embeddings.token_type_embeddings.row0", row)?;
+            g.binary("embeddings.add_token_type", math::add(), x, row)?
+        }
+        // sentence pairs: the segments come in as `token_type_ids` (a small f32 table at every
+        // precision)
+        rows => {
+            let types = w.get("embeddings.token_type_embeddings.weight", &[rows, e])?;
+            let type_ids = g.index_input(crate::graph::TOKEN_TYPE_IDS)?;
+            let table = g.konst("embeddings.token_type_embeddings", types)?;
+            let types = g.wire(
+                "embeddings.token_type_embeddings.gather",
+                Gather::new(0),
+                &[table, type_ids],
+            )?;
+            g.binary("embeddings.add_token_type", math::add(), x, types)?
+        }
     };
-    let (gamma, beta) = layer_norm_params(&w, "embeddings.LayerNorm", h)?;
+    let (gamma, beta) = layer_norm_params(&w, "embeddings.LayerNorm", e)?;
     let mut x = g.layer_norm("embeddings.LayerNorm", x, gamma, beta, eps)?;
+    if flavour == Flavour::Electra && e != h {
+        let project = linear(&w, "embeddings_project", h, e)?;
+        x = g.linear("embeddings_project", x, project)?;
+    }
 
     for i in 0..config.num_hidden_layers {
         let p = format!("encoder.layer.{i}");
@@ -210,13 +238,17 @@ pub fn build(
             linear(&w, "pooler.dense", h, h)?,
             linear(&w, "classifier", num_labels, h)?,
         ),
-        Flavour::Roberta => (
+        Flavour::Roberta | Flavour::Electra => (
             linear(&w, "classifier.dense", h, h)?,
             linear(&w, "classifier.out_proj", num_labels, h)?,
         ),
     };
     let pooled = g.linear("pooler.dense", cls, dense)?;
-    let pooled = g.wire("pooler.tanh", math::tanh(), &[pooled])?;
+    let pooled = match flavour {
+        // "although BERT uses tanh here, it seems Electra authors used gelu" (Transformers)
+        Flavour::Electra => g.activation("pooler.gelu", pooled, Activation::Gelu)?,
+        Flavour::Bert | Flavour::Roberta => g.wire("pooler.tanh", math::tanh(), &[pooled])?,
+    };
     let logits = g.linear("classifier", pooled, out)?;
     g.finish(logits, "logits")
 }

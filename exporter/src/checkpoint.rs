@@ -256,8 +256,8 @@ pub fn instead_of(architecture: &str) -> String {
     let task = architecture.find("For").map(|i| &architecture[i..]);
     match (family, task) {
         (_, Some("ForSequenceClassification")) => format!(
-            "{family} layers are not built by kinglet yet: fine-tune a BERT, DistilBERT or \
-             RoBERTa checkpoint (for instance distilbert-base-uncased, or xlm-roberta-base for \
+            "{family} layers are not built by kinglet yet: fine-tune a BERT, DistilBERT, \
+             RoBERTa or ELECTRA checkpoint (for instance distilbert-base-uncased, or xlm-roberta-base for \
              other languages) on the same data with AutoModelForSequenceClassification"
         ),
         (_, Some("ForTokenClassification")) => {

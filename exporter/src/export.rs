@@ -130,6 +130,7 @@ pub fn build_hf_classifier(
         "RobertaForSequenceClassification",
         "XLMRobertaForSequenceClassification",
         "CamembertForSequenceClassification",
+        "ElectraForSequenceClassification",
     ];
     if !supported.contains(&architecture.as_str()) {
         return Err(ExportError::Unsupported(format!(
@@ -165,6 +166,8 @@ pub fn build_hf_classifier(
                 .any(|f| arch.starts_with(f))
             {
                 bert::Flavour::Roberta
+            } else if arch.starts_with("Electra") {
+                bert::Flavour::Electra
             } else {
                 bert::Flavour::Bert
             };

@@ -17,8 +17,11 @@ use tract_nnef::tract_core::ops::konst::Const;
 use tract_nnef::tract_core::ops::math;
 use tract_nnef::tract_core::ops::nn::{self, Reduce, Reducer, Softmax, SoftmaxKind};
 
-/// Name of the graph's single input: token ids, `[1, S]` i64.
+/// Name of the graph's first input: token ids, `[1, S]` i64.
 pub const INPUT_IDS: &str = "input_ids";
+/// Name of the second input of a model with several token types (BERT's sentence pairs):
+/// the segment of every token, `[1, S]` i64, 0 for the first text and 1 for the second.
+pub const TOKEN_TYPE_IDS: &str = "token_type_ids";
 /// Name of the symbolic sequence length.
 pub const SEQ_SYMBOL: &str = "S";
 
@@ -91,6 +94,17 @@ impl GraphBuilder {
         };
         let ids = builder.wire("input_ids.squeeze", AxisOp::Rm(0), &[ids])?;
         Ok((builder, ids))
+    }
+
+    /// Adds another `[1, S]` i64 input beside the ids (e.g. [`TOKEN_TYPE_IDS`]); returns it as
+    /// `[S]`.
+    pub fn index_input(&mut self, name: &str) -> Result<OutletId> {
+        let fact = i64::fact([1.to_dim(), self.seq.clone()]);
+        let input = self
+            .model
+            .add_source(name, fact)
+            .map_err(ExportError::graph)?;
+        self.wire(&format!("{name}.squeeze"), AxisOp::Rm(0), &[input])
     }
 
     /// Declares the output and declutters the graph into the form bundles store.

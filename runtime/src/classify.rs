@@ -5,7 +5,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::manifest::{ClassifierMeta, ModelKind};
 use crate::memory::{LoadMeter, LoadOptions, MemoryReport, Parts};
-use crate::tokenize::TextTokenizer;
+use crate::tokenize::{PairTruncation, TextTokenizer, Tokens};
 use std::path::Path;
 use tract_nnef::prelude::*;
 
@@ -24,6 +24,21 @@ pub struct Classifier {
     memory: Option<MemoryReport>,
     /// Rows of the word embedding table: token ids must be below it.
     embedding_rows: Option<usize>,
+    /// How the graph tells a pair's second text from the first.
+    segments: Segments,
+}
+
+/// How a classifier's graph tells a sentence pair's two texts apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Segments {
+    /// By `token_type_ids`, its second input, with this many rows in the type table.
+    TokenTypes(usize),
+    /// By the pair template's separator tokens alone: the family has no token types
+    /// (DistilBERT, RoBERTa, XLM-R, CamemBERT), so the tokenizer's type ids are not read, as
+    /// Transformers does not pass them.
+    Separators,
+    /// Not at all: a BERT graph exported without `token_type_ids` (before kinglet read pairs).
+    Unread,
 }
 
 /// The answer for one text.
@@ -83,6 +98,7 @@ impl Classifier {
         })?;
         let tokenizer_bytes = meter.held().saturating_sub(before);
         let meta = meta.clone();
+        let architecture = file.manifest.architecture.clone();
         let before = meter.held();
         let model = file.read_graph()?;
         let weights_bytes = crate::memory::constant_bytes(&model);
@@ -94,7 +110,7 @@ impl Classifier {
             weights_bytes,
             model_bytes: meter.held().saturating_sub(before),
         };
-        let mut classifier = Classifier::checked(meta, tokenizer, engine, &path)?;
+        let mut classifier = Classifier::checked(meta, tokenizer, engine, &path, &architecture)?;
         // The largest input a request may ask for: --max-tokens can go up to the positions.
         let longest = classifier.meta.max_position_embeddings;
         let at = format!("{longest} tokens");
@@ -102,6 +118,11 @@ impl Classifier {
             // the arena must hold the worst request: the most words and the most tokens
             for text in classifier.worst_texts() {
                 classifier.classify(&text, Some(longest))?;
+                // and as a pair of halves (a pair's texts share the byte limit)
+                if classifier.segments != Segments::Unread {
+                    let (first, second) = text.split_at(text.len() / 2);
+                    classifier.classify_pair(first, second, Some(longest))?;
+                }
             }
             Ok(())
         })?;
@@ -129,18 +150,26 @@ impl Classifier {
             .as_ref()
             .ok_or_else(|| unsupported("classifier bundle has no tokenizer"))?;
         let engine = Engine::from_nnef_tar(&bundle.graph)?;
-        Classifier::with_engine(meta.clone(), tokenizer_json, engine)
+        let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
+        Classifier::checked(
+            meta.clone(),
+            tokenizer,
+            engine,
+            &bundle.path,
+            &bundle.manifest.architecture,
+        )
     }
 
     /// Builds a classifier around an already prepared engine (the exporter uses this to run
-    /// the graph it has in memory).
+    /// the graph it has in memory). Without the bundle's architecture, a graph without token
+    /// types classifies single texts only.
     pub fn with_engine(
         meta: ClassifierMeta,
         tokenizer_json: &[u8],
         engine: Engine,
     ) -> Result<Classifier> {
         let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
-        Classifier::checked(meta, tokenizer, engine, std::path::Path::new("bundle"))
+        Classifier::checked(meta, tokenizer, engine, std::path::Path::new("bundle"), "")
     }
 
     /// Puts the parts together once the tokenizer is known to emit only ids the graph's
@@ -150,6 +179,7 @@ impl Classifier {
         tokenizer: TextTokenizer,
         engine: Engine,
         path: &std::path::Path,
+        architecture: &str,
     ) -> Result<Classifier> {
         let embedding_rows = engine.gather_rows();
         if let (Some(rows), Some(max_id)) = (embedding_rows, tokenizer.max_id()) {
@@ -163,12 +193,30 @@ impl Classifier {
                 });
             }
         }
+        let bad = |reason: String| Error::BadBundle {
+            path: path.to_owned(),
+            reason,
+        };
+        let segments = match engine.input_count() {
+            1 if architecture.is_empty() || architecture.starts_with("Bert") => Segments::Unread,
+            1 => Segments::Separators,
+            2 => Segments::TokenTypes(engine.input_rows(1).ok_or_else(|| {
+                bad("the graph's second input is not a token type lookup".into())
+            })?),
+            n => {
+                return Err(bad(format!(
+                    "the graph takes {n} inputs; a text classifier takes input_ids and at most \
+                     token_type_ids"
+                )))
+            }
+        };
         Ok(Classifier {
             meta,
             tokenizer,
             engine,
             memory: None,
             embedding_rows,
+            segments,
         })
     }
 
@@ -181,25 +229,130 @@ impl Classifier {
     /// Classifies one text, truncated to `max_tokens` (the bundle's default when `None`).
     /// With a memory report (see [`Classifier::load`]) it runs inside the arena.
     pub fn classify(&mut self, text: &str, max_tokens: Option<usize>) -> Result<Classification> {
-        if text.len() > MAX_TEXT_BYTES {
-            return Err(Error::BadInput(format!(
-                "text is {} bytes; the limit is {MAX_TEXT_BYTES} bytes",
-                text.len()
-            )));
+        check_length(text.len())?;
+        let max_tokens = self.max_tokens(max_tokens)?;
+        if text.trim().is_empty() {
+            return Err(Error::BadInput("empty text: nothing to classify".into()));
         }
-        let memory = self.memory.take();
-        let result = crate::memory::run_in_arena(memory.as_ref(), || {
-            self.classify_unscoped(text, max_tokens)
-        });
-        self.memory = memory;
-        result
+        self.in_arena(|c| {
+            let tokens = c.tokenizer.encode(text, max_tokens)?;
+            c.answer(tokens)
+        })
     }
 
-    fn classify_unscoped(
+    /// Classifies a sentence pair (NLI premise and hypothesis, a cross-encoder's query and
+    /// passage) the way Transformers does `model(**tokenizer(first, second, truncation=True))`:
+    /// the tokenizer's pair template, the second text as segment 1 where the model has token
+    /// types, the longer text cut first past `max_tokens`.
+    pub fn classify_pair(
         &mut self,
-        text: &str,
+        first: &str,
+        second: &str,
         max_tokens: Option<usize>,
     ) -> Result<Classification> {
+        self.pair(first, second, max_tokens, PairTruncation::LongestFirst)
+    }
+
+    fn pair(
+        &mut self,
+        first: &str,
+        second: &str,
+        max_tokens: Option<usize>,
+        truncation: PairTruncation,
+    ) -> Result<Classification> {
+        check_length(first.len() + second.len())?;
+        let max_tokens = self.max_tokens(max_tokens)?;
+        for (which, text) in [("first", first), ("second", second)] {
+            if text.trim().is_empty() {
+                return Err(Error::BadInput(format!(
+                    "the pair's {which} text is empty: nothing to classify"
+                )));
+            }
+        }
+        self.in_arena(|c| {
+            let tokens = c
+                .tokenizer
+                .encode_pair(first, second, max_tokens, truncation)?;
+            c.answer(tokens)
+        })
+    }
+
+    /// Zero-shot classification with an NLI model, as Transformers'
+    /// `pipeline("zero-shot-classification")` does it: every candidate label is put into
+    /// `hypothesis` (at its `{}`) and paired with `text` (the text cut first past the limit);
+    /// the entailment logits are softmaxed across the candidates, or, with `multi_label` (or a
+    /// single candidate), each candidate's entailment against its contradiction. The answer
+    /// lists the candidates best first.
+    pub fn zero_shot(
+        &mut self,
+        text: &str,
+        candidates: &[String],
+        hypothesis: &str,
+        multi_label: bool,
+        max_tokens: Option<usize>,
+    ) -> Result<ZeroShot> {
+        let entailment = self.entailment_index()?;
+        let contradiction = if entailment == 0 {
+            self.meta.labels.len() - 1
+        } else {
+            0
+        };
+        if candidates.is_empty() || candidates.iter().any(|c| c.trim().is_empty()) {
+            return Err(Error::BadInput(
+                "zero-shot needs one or more non-empty candidate labels".into(),
+            ));
+        }
+        if !hypothesis.contains("{}") {
+            return Err(Error::BadInput(format!(
+                "the hypothesis {hypothesis:?} has no {{}} for the label to go into"
+            )));
+        }
+        let mut logits = Vec::with_capacity(candidates.len());
+        for label in candidates {
+            let hypothesis = hypothesis.replacen("{}", label, 1);
+            let answer = self.pair(text, &hypothesis, max_tokens, PairTruncation::OnlyFirst)?;
+            logits.push((answer.logits[entailment], answer.logits[contradiction]));
+        }
+        let scores: Vec<f32> = if multi_label || candidates.len() == 1 {
+            logits
+                .iter()
+                .map(|&(entail, contra)| softmax(&[contra, entail])[1])
+                .collect()
+        } else {
+            softmax(&logits.iter().map(|l| l.0).collect::<Vec<_>>())
+        };
+        let mut order: Vec<usize> = (0..candidates.len()).collect();
+        // best first; a tie keeps the later candidate first, as the pipeline's reversed
+        // argsort does
+        order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(b.cmp(&a)));
+        Ok(ZeroShot {
+            labels: order.iter().map(|&i| candidates[i].clone()).collect(),
+            scores: order.iter().map(|&i| scores[i]).collect(),
+        })
+    }
+
+    /// The index of the model's entailment label: the first whose name starts with `entail`
+    /// (any case), as the zero-shot pipeline finds it in `id2label`.
+    pub fn entailment_index(&self) -> Result<usize> {
+        self.meta
+            .labels
+            .iter()
+            .position(|l| l.to_lowercase().starts_with("entail"))
+            .ok_or_else(|| {
+                Error::BadInput(format!(
+                    "zero-shot classification needs an NLI model with an entailment label; this \
+                     model's labels are {}",
+                    self.meta.labels.join(", ")
+                ))
+            })
+    }
+
+    /// Whether the graph reads token types, so that a pair's second text is segment 1.
+    pub fn has_token_types(&self) -> bool {
+        matches!(self.segments, Segments::TokenTypes(_))
+    }
+
+    fn max_tokens(&self, max_tokens: Option<usize>) -> Result<usize> {
         let max_tokens = max_tokens.unwrap_or(self.meta.max_tokens);
         if max_tokens < 2 || max_tokens > self.meta.max_position_embeddings {
             return Err(Error::BadInput(format!(
@@ -207,11 +360,19 @@ impl Classifier {
                 self.meta.max_position_embeddings
             )));
         }
-        if text.trim().is_empty() {
-            return Err(Error::BadInput("empty text: nothing to classify".into()));
-        }
-        let tokens = self.tokenizer.encode(text, max_tokens)?;
-        let logits = self.logits_unscoped(&tokens.ids)?;
+        Ok(max_tokens)
+    }
+
+    /// Runs `f` inside the arena when the classifier was loaded with one.
+    fn in_arena<T>(&mut self, f: impl FnOnce(&mut Classifier) -> Result<T>) -> Result<T> {
+        let memory = self.memory.take();
+        let result = crate::memory::run_in_arena(memory.as_ref(), || f(self));
+        self.memory = memory;
+        result
+    }
+
+    fn answer(&mut self, tokens: Tokens) -> Result<Classification> {
+        let logits = self.logits_unscoped(&tokens.ids, &tokens.type_ids)?;
         let scores = if self.meta.multi_label {
             sigmoid(&logits)
         } else {
@@ -278,15 +439,14 @@ impl Classifier {
         Ok(self.tokenizer.encode(text, self.meta.max_tokens)?.ids)
     }
 
-    /// Runs the graph on token ids and returns the raw logits (inside the arena, if any).
+    /// Runs the graph on token ids (one segment) and returns the raw logits (inside the
+    /// arena, if any).
     pub fn logits(&mut self, ids: &[i64]) -> Result<Vec<f32>> {
-        let memory = self.memory.take();
-        let result = crate::memory::run_in_arena(memory.as_ref(), || self.logits_unscoped(ids));
-        self.memory = memory;
-        result
+        self.in_arena(|c| c.logits_unscoped(ids, &[]))
     }
 
-    fn logits_unscoped(&mut self, ids: &[i64]) -> Result<Vec<f32>> {
+    /// `type_ids` empty: all tokens in segment 0.
+    fn logits_unscoped(&mut self, ids: &[i64], type_ids: &[i64]) -> Result<Vec<f32>> {
         if let Some(rows) = self.embedding_rows {
             if let Some(bad) = ids.iter().find(|&&id| id < 0 || id as u64 >= rows as u64) {
                 return Err(Error::BadInput(format!(
@@ -298,7 +458,39 @@ impl Classifier {
             return Err(Error::BadInput("no token ids to classify".into()));
         }
         let input = Tensor::from_shape(&[1, ids.len()], ids).map_err(Error::inference)?;
-        let logits = self.engine.run_f32(input)?;
+        let second = type_ids.iter().any(|&t| t != 0);
+        let logits = match self.segments {
+            Segments::TokenTypes(rows) => {
+                if let Some(bad) = type_ids.iter().find(|&&t| t < 0 || t as u64 >= rows as u64) {
+                    return Err(Error::BadInput(format!(
+                        "token type {bad} is not one of the model's {rows} token types"
+                    )));
+                }
+                let types = if type_ids.is_empty() {
+                    Tensor::zero::<i64>(&[1, ids.len()]).map_err(Error::inference)?
+                } else if type_ids.len() == ids.len() {
+                    Tensor::from_shape(&[1, ids.len()], type_ids).map_err(Error::inference)?
+                } else {
+                    return Err(Error::BadInput(format!(
+                        "{} token types for {} token ids",
+                        type_ids.len(),
+                        ids.len()
+                    )));
+                };
+                self.engine
+                    .run_f32_inputs(tvec!(input.into_tvalue(), types.into_tvalue()))?
+            }
+            Segments::Unread if second => {
+                return Err(Error::BadInput(
+                    "this bundle's graph reads every token as the first text (it takes no \
+                     token_type_ids), so it cannot classify a sentence pair; export the \
+                     checkpoint again with this kinglet-export, which adds token types for \
+                     models with type_vocab_size 2 or more"
+                        .into(),
+                ))
+            }
+            Segments::Unread | Segments::Separators => self.engine.run_f32(input)?,
+        };
         if logits.iter().any(|l| !l.is_finite()) {
             return Err(Error::Inference(
                 "the model's logits are not finite numbers".into(),
@@ -313,6 +505,25 @@ impl Classifier {
         }
         Ok(logits)
     }
+}
+/// Refuses a request longer than [`MAX_TEXT_BYTES`] (a pair counts both texts).
+fn check_length(bytes: usize) -> Result<()> {
+    if bytes > MAX_TEXT_BYTES {
+        return Err(Error::BadInput(format!(
+            "text is {bytes} bytes; the limit is {MAX_TEXT_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// The answer of [`Classifier::zero_shot`]: the candidate labels, best first, with their
+/// scores (as the pipeline's `labels` and `scores`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ZeroShot {
+    /// Candidate labels, best first.
+    pub labels: Vec<String>,
+    /// Their scores: summing to 1 across candidates, or each in 0..1 with `multi_label`.
+    pub scores: Vec<f32>,
 }
 
 /// Numerically stable softmax.

@@ -107,11 +107,16 @@ impl Engine {
     }
 
     /// Runs the graph on one input tensor and returns its first output flattened and cast to f32.
+    /// A graph with more inputs (a text model's `token_type_ids`) gets zeros of the same shape
+    /// for them: one segment.
     pub fn run_f32(&mut self, input: Tensor) -> Result<Vec<f32>> {
-        let outputs = self
-            .state
-            .run(tvec!(input.into_tvalue()))
-            .map_err(Error::inference)?;
+        let inputs = self.with_zeros(input)?;
+        self.run_f32_inputs(inputs)
+    }
+
+    /// Runs the graph on all of its inputs, in the graph's order.
+    pub fn run_f32_inputs(&mut self, inputs: TVec<TValue>) -> Result<Vec<f32>> {
+        let outputs = self.state.run(inputs).map_err(Error::inference)?;
         let output = outputs
             .first()
             .ok_or_else(|| Error::Inference("graph has no output".into()))?;
@@ -153,7 +158,7 @@ impl Engine {
         use std::collections::HashMap;
         let mut times: HashMap<String, (f64, usize)> = HashMap::new();
         self.state
-            .run_plan_with_eval(tvec!(input.into_tvalue()), |ctx, state, node, inputs| {
+            .run_plan_with_eval(self.with_zeros(input)?, |ctx, state, node, inputs| {
                 let started = std::time::Instant::now();
                 let out = tract_nnef::tract_core::plan::eval(ctx, state, node, inputs);
                 let entry = times.entry(node.op().name().to_string()).or_default();
@@ -173,7 +178,7 @@ impl Engine {
     pub fn intermediate_tensors(&mut self, input: Tensor) -> Result<Vec<TensorSize>> {
         let mut sizes = Vec::new();
         self.state
-            .run_plan_with_eval(tvec!(input.into_tvalue()), |ctx, state, node, inputs| {
+            .run_plan_with_eval(self.with_zeros(input)?, |ctx, state, node, inputs| {
                 let out = tract_nnef::tract_core::plan::eval(ctx, state, node, inputs);
                 if let Ok(outputs) = &out {
                     for t in outputs.iter() {
@@ -202,20 +207,65 @@ impl Engine {
         self.state.model()
     }
 
+    /// How many inputs the graph takes: 1, or 2 for a text model with `token_type_ids`.
+    pub fn input_count(&self) -> usize {
+        self.model().inputs.len()
+    }
+
+    /// `input` and, for every further input of the graph, zeros of its shape and type.
+    fn with_zeros(&self, input: Tensor) -> Result<TVec<TValue>> {
+        let mut inputs = tvec![];
+        for _ in 1..self.input_count() {
+            let zeros =
+                Tensor::zero_dt(input.datum_type(), input.shape()).map_err(Error::inference)?;
+            inputs.push(zeros.into_tvalue());
+        }
+        inputs.insert(0, input.into_tvalue());
+        Ok(inputs)
+    }
+
     /// Rows of the largest constant table a `Gather` looks up in (a text model's word
     /// embeddings), when the graph has one: every token id fed to the graph must be below it.
     pub fn gather_rows(&self) -> Option<usize> {
+        self.gather_tables(|_| true).max()
+    }
+
+    /// Rows of the smallest constant table a `Gather` looks up with the graph's input
+    /// `input` (through reshapes only): every value fed there must be below it.
+    pub fn input_rows(&self, input: usize) -> Option<usize> {
+        let model = self.model();
+        let source = model.inputs.get(input)?.node;
+        self.gather_tables(|mut indices: OutletId| loop {
+            if indices.node == source {
+                return true;
+            }
+            let node = model.node(indices.node);
+            let reshape = node.op_is::<tract_nnef::tract_core::ops::change_axes::AxisOp>()
+                || node.op_is::<tract_nnef::tract_core::ops::cast::Cast>();
+            if !reshape || node.inputs.len() != 1 {
+                return false;
+            }
+            indices = node.inputs[0];
+        })
+        .min()
+    }
+
+    /// Rows of every constant table a `Gather` looks up in with indices that `keep`.
+    fn gather_tables<'a>(
+        &'a self,
+        keep: impl Fn(OutletId) -> bool + 'a,
+    ) -> impl Iterator<Item = usize> + 'a {
         let model = self.model();
         model
             .nodes()
             .iter()
-            .filter(|node| node.op.name() == "Gather")
-            .filter_map(|node| {
-                let table = model.outlet_fact(*node.inputs.first()?).ok()?;
+            .filter(|node| node.op.name() == "Gather" && node.inputs.len() == 2)
+            .filter(move |node| keep(node.inputs[1]))
+            .filter_map(move |node| {
+                let table = model.outlet_fact(node.inputs[0]).ok()?;
                 table.konst.as_ref()?;
                 tract_nnef::tract_core::internal::DimLike::to_usize(table.shape.iter().next()?).ok()
             })
-            .max()
     }
 }
 

@@ -1,7 +1,7 @@
 //! Text to token ids, truncated the way Hugging Face does (`truncation=True, max_length=N`).
 
 use crate::error::{Error, Result};
-use tokenizers::{Tokenizer, TruncationParams};
+use tokenizers::{Tokenizer, TruncationParams, TruncationStrategy};
 
 mod precompiled;
 
@@ -9,7 +9,18 @@ mod precompiled;
 #[derive(Clone)]
 pub struct TextTokenizer {
     inner: Tokenizer,
-    max_tokens: usize,
+    /// The truncation `inner` is set to.
+    truncation: (usize, PairTruncation),
+}
+
+/// Which text of a pair is cut when the two are longer than the limit, as Transformers'
+/// `truncation=` argument names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairTruncation {
+    /// `longest_first` (what `truncation=True` means): a token off the longer text at a time.
+    LongestFirst,
+    /// `only_first`: the second text is kept whole (the zero-shot pipeline's hypothesis).
+    OnlyFirst,
 }
 
 impl std::fmt::Debug for TextTokenizer {
@@ -23,6 +34,9 @@ impl std::fmt::Debug for TextTokenizer {
 pub struct Tokens {
     /// Ids as the graph takes them.
     pub ids: Vec<i64>,
+    /// Segment of every token: 0 for a single text and a pair's first, 1 for its second
+    /// (BERT's `token_type_ids`; all 0 for tokenizers without segments, RoBERTa's).
+    pub type_ids: Vec<i64>,
     /// True when the text was longer than the limit and was cut.
     pub truncated: bool,
 }
@@ -46,7 +60,7 @@ impl TextTokenizer {
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         Ok(TextTokenizer {
             inner,
-            max_tokens: 0,
+            truncation: (0, PairTruncation::LongestFirst),
         })
     }
 
@@ -74,24 +88,97 @@ impl TextTokenizer {
 
     /// Tokenizes `text` with special tokens, truncating to `max_tokens` tokens in total.
     pub fn encode(&mut self, text: &str, max_tokens: usize) -> Result<Tokens> {
-        if self.max_tokens != max_tokens {
-            let params = TruncationParams {
-                max_length: max_tokens,
-                ..Default::default()
-            };
-            self.inner
-                .with_truncation(Some(params))
-                .map_err(|e| Error::Tokenizer(e.to_string()))?;
-            self.max_tokens = max_tokens;
-        }
+        self.truncate_to(max_tokens, PairTruncation::LongestFirst)?;
         let encoding = self
             .inner
             .encode(text, true)
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(tokens(&encoding))
+    }
+
+    /// Tokenizes a pair with the tokenizer's pair template (`[CLS] A [SEP] B [SEP]`,
+    /// `<s> A </s></s> B </s>`), truncating to `max_tokens` tokens in total as `truncation`
+    /// says (tokenizers' own rules).
+    ///
+    /// The texts are cut before the template joins them, and what is cut off is dropped:
+    /// tokenizers would otherwise keep every cut-off window of one text paired with every
+    /// window of the other (the 16 KiB preflight pair made 24 GB of them).
+    pub fn encode_pair(
+        &mut self,
+        first: &str,
+        second: &str,
+        max_tokens: usize,
+        truncation: PairTruncation,
+    ) -> Result<Tokens> {
+        let added = self
+            .inner
+            .get_post_processor()
+            .map_or(0, |p| tokenizers::PostProcessor::added_tokens(p, true));
+        if max_tokens < added + 2 {
+            return Err(Error::BadInput(format!(
+                "a sentence pair takes at least {} tokens with this tokenizer ({added} of them \
+                 special), not {max_tokens}",
+                added + 2
+            )));
+        }
+        self.truncate_to(0, PairTruncation::LongestFirst)?;
+        let raw = |text: &str| {
+            self.inner
+                .encode(text, false)
+                .map_err(|e| Error::Tokenizer(e.to_string()))
+        };
+        let (first, second) = (raw(first)?, raw(second)?);
+        let params = TruncationParams {
+            max_length: max_tokens - added,
+            strategy: strategy(truncation),
+            ..Default::default()
+        };
+        let (mut first, second) =
+            tokenizers::utils::truncation::truncate_encodings(first, Some(second), &params)
+                .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let mut second = second.ok_or_else(|| Error::Tokenizer("pair lost its second".into()))?;
+        let truncated =
+            !first.take_overflowing().is_empty() | !second.take_overflowing().is_empty();
+        let encoding = self
+            .inner
+            .post_process(first, Some(second), true)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
         Ok(Tokens {
-            ids: encoding.get_ids().iter().map(|&id| id as i64).collect(),
-            truncated: !encoding.get_overflowing().is_empty(),
+            truncated,
+            ..tokens(&encoding)
         })
+    }
+
+    /// Sets the tokenizer's own truncation (none for `max_tokens` 0).
+    fn truncate_to(&mut self, max_tokens: usize, truncation: PairTruncation) -> Result<()> {
+        if self.truncation != (max_tokens, truncation) {
+            let params = (max_tokens > 0).then(|| TruncationParams {
+                max_length: max_tokens,
+                strategy: strategy(truncation),
+                ..Default::default()
+            });
+            self.inner
+                .with_truncation(params)
+                .map_err(|e| Error::Tokenizer(e.to_string()))?;
+            self.truncation = (max_tokens, truncation);
+        }
+        Ok(())
+    }
+}
+
+fn strategy(truncation: PairTruncation) -> TruncationStrategy {
+    match truncation {
+        PairTruncation::LongestFirst => TruncationStrategy::LongestFirst,
+        PairTruncation::OnlyFirst => TruncationStrategy::OnlyFirst,
+    }
+}
+
+fn tokens(encoding: &tokenizers::Encoding) -> Tokens {
+    let wide = |v: &[u32]| v.iter().map(|&id| id as i64).collect();
+    Tokens {
+        ids: wide(encoding.get_ids()),
+        type_ids: wide(encoding.get_type_ids()),
+        truncated: !encoding.get_overflowing().is_empty(),
     }
 }
 

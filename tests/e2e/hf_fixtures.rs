@@ -88,6 +88,11 @@ fn camembert_with_a_sentencepiece_unigram_tokenizer_matches_transformers() {
 }
 
 #[test]
+fn electra_with_embeddings_projected_to_the_hidden_size_matches_transformers() {
+    check_fixture_matches_transformers("electra-f32");
+}
+
+#[test]
 fn multi_label_bundle_scores_with_sigmoid() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("m.kinglet");
@@ -170,11 +175,11 @@ fn an_unsupported_architecture_is_refused_with_what_would_work_instead() {
     for (architecture, says) in [
         (
             "DebertaV2ForSequenceClassification",
-            "fine-tune a BERT, DistilBERT or RoBERTa checkpoint",
+            "fine-tune a BERT, DistilBERT, RoBERTa or ELECTRA checkpoint",
         ),
         (
-            "ElectraForSequenceClassification",
-            "fine-tune a BERT, DistilBERT or RoBERTa checkpoint",
+            "AlbertForSequenceClassification",
+            "fine-tune a BERT, DistilBERT, RoBERTa or ELECTRA checkpoint",
         ),
         (
             "BertForTokenClassification",

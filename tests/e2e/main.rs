@@ -15,6 +15,7 @@ mod http;
 mod memory;
 mod mutations;
 mod ordinary_input;
+mod pairs;
 mod protocol;
 mod quantized;
 mod readme;

@@ -190,7 +190,7 @@ fn a_text_with_a_literal_sep_token_is_answered_with_a_warning_about_segments() {
     assert!(
         warnings[0].contains("argument 1")
             && warnings[0].contains("`[SEP]`")
-            && warnings[0].contains("token type 0"),
+            && warnings[0].contains("--pair FIRST SECOND"),
         "{}",
         r.stderr
     );

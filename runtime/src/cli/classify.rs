@@ -1,7 +1,9 @@
-//! `kinglet classify [--model M] [--json] [--max-tokens N] [TEXT ... | --input FILE | -]`
+//! `kinglet classify [--model M] [--json] [--max-tokens N] [TEXT ... | --input FILE | -]`,
+//! sentence pairs (`--pair FIRST SECOND`, `--pairs` lines) and zero-shot labels
+//! (`--zero-shot LABELS`).
 
 use super::{CliError, ModelArg};
-use crate::classify::{Classification, MAX_TEXT_BYTES};
+use crate::classify::{Classification, Classifier, ZeroShot, MAX_TEXT_BYTES};
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -22,7 +24,30 @@ pub struct Args {
     /// Texts to classify; a single `-` reads lines from standard input.
     #[arg(value_name = "TEXT", value_parser = clap::value_parser!(OsString))]
     texts: Vec<OsString>,
+    /// Classify one sentence pair (NLI premise and hypothesis, a cross-encoder's query and
+    /// passage): the second text is the model's second segment, as Transformers'
+    /// `tokenizer(first, second)` makes it.
+    #[arg(long, num_args = 2, value_names = ["FIRST", "SECOND"],
+          conflicts_with_all = ["texts", "input", "pairs", "zero_shot"])]
+    pair: Option<Vec<String>>,
+    /// Read every line of --input (or standard input) as a pair: `FIRST<TAB>SECOND`.
+    #[arg(long, conflicts_with = "zero_shot")]
+    pairs: bool,
+    /// Zero-shot classification with an NLI model: score each text against these
+    /// comma-separated candidate labels (Transformers' zero-shot pipeline).
+    #[arg(long, value_name = "LABELS")]
+    zero_shot: Option<String>,
+    /// The hypothesis each candidate label is put into, at `{}`.
+    #[arg(long, value_name = "TEMPLATE", default_value = DEFAULT_HYPOTHESIS, requires = "zero_shot")]
+    hypothesis: String,
+    /// Zero-shot: score every label on its own (entailment against contradiction) instead of
+    /// sharing one probability across the labels.
+    #[arg(long, requires = "zero_shot")]
+    multi_label: bool,
 }
+
+/// The zero-shot pipeline's default hypothesis.
+const DEFAULT_HYPOTHESIS: &str = "This example is {}.";
 
 /// One input with where it came from, for error messages.
 struct Input {
@@ -30,14 +55,81 @@ struct Input {
     text: String,
 }
 
+/// What every input is asked.
+enum Task {
+    /// One text, one answer.
+    Single,
+    /// `FIRST<TAB>SECOND`: the pair's answer.
+    Pairs,
+    /// The candidate labels, ranked.
+    ZeroShot {
+        candidates: Vec<String>,
+        hypothesis: String,
+        multi_label: bool,
+    },
+}
+
+impl Task {
+    fn of(args: &Args) -> anyhow::Result<Task> {
+        if args.pair.is_some() || args.pairs {
+            return Ok(Task::Pairs);
+        }
+        let Some(labels) = &args.zero_shot else {
+            return Ok(Task::Single);
+        };
+        let candidates: Vec<String> = labels.split(',').map(|l| l.trim().to_string()).collect();
+        if candidates.iter().any(String::is_empty) {
+            return Err(CliError::Input(format!(
+                "--zero-shot {labels:?} has an empty label; give comma-separated labels, e.g. \
+                 \"sports,politics,tech\""
+            ))
+            .into());
+        }
+        if !args.hypothesis.contains("{}") {
+            return Err(CliError::Input(format!(
+                "--hypothesis {:?} has no {{}} for the label to go into",
+                args.hypothesis
+            ))
+            .into());
+        }
+        Ok(Task::ZeroShot {
+            candidates,
+            hypothesis: args.hypothesis.clone(),
+            multi_label: args.multi_label,
+        })
+    }
+
+    /// The pair in a `--pairs` line, or why it is not one.
+    fn split<'a>(&self, text: &'a str) -> Result<Option<(&'a str, &'a str)>, String> {
+        if !matches!(self, Task::Pairs) {
+            return Ok(None);
+        }
+        match text.split_once('\t') {
+            Some((first, second)) if !second.contains('\t') => Ok(Some((first, second))),
+            Some(_) => Err("has more than one TAB: --pairs reads `FIRST<TAB>SECOND` lines".into()),
+            None => Err("has no TAB: --pairs reads `FIRST<TAB>SECOND` lines".into()),
+        }
+    }
+}
+
+/// One input's answer.
+enum Answer {
+    One(Classification),
+    Pair(Classification),
+    Ranked(ZeroShot),
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     // Every input is checked before any model work, so bad input fails fast and whole. A file
     // is checked in one streaming pass and classified in a second, never held in memory: the
     // process's memory does not grow with the number of lines.
+    let task = Task::of(&args)?;
     let (inputs, count, blank) = match &args.input {
         Some(file) if file.as_os_str() != "-" => {
             let mut count = 0usize;
-            let blank = for_each_line(file, |_, _| {
+            let blank = for_each_line(file, |line, text| {
+                task.split(text)
+                    .map_err(|e| CliError::Input(format!("{} line {line} {e}", file.display())))?;
                 count += 1;
                 Ok(())
             })?;
@@ -45,6 +137,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         _ => {
             let (inputs, blank) = collect_inputs(&args)?;
+            for input in &inputs {
+                task.split(&input.text)
+                    .map_err(|e| CliError::Input(format!("{} {e}", input.origin)))?;
+            }
             let count = inputs.len();
             (Some(inputs), count, blank)
         }
@@ -74,23 +170,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut failed = 0usize;
     let mut first_code: Option<u8> = None;
     let mut answer = |origin: &dyn Fn() -> String, text: &str| -> anyhow::Result<()> {
-        let specials = classifier.special_tokens_in(text);
-        if !specials.is_empty() {
-            out.flush()?;
-            super::warn(&format!(
-                "{}: the text contains {}, which the tokenizer reads as its special token; \
-                 kinglet classifies one segment (token type 0 throughout), so `A [SEP] B` is \
-                 not the sentence pair the model may have been trained on",
-                origin(),
-                specials
-                    .iter()
-                    .map(|t| format!("`{t}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+        let pair = task.split(text).map_err(CliError::Input)?;
+        let texts = match pair {
+            Some((first, second)) => vec![first, second],
+            None => vec![text],
+        };
+        for text in &texts {
+            warn_special_tokens(&classifier, &mut out, origin, text, &task)?;
         }
-        match classifier.classify(text, args.max_tokens) {
-            Ok(result) => write_result(&mut out, text, &result, args.json),
+        let answer = match (&task, pair) {
+            (_, Some((first, second))) => classifier
+                .classify_pair(first, second, args.max_tokens)
+                .map(Answer::Pair),
+            (
+                Task::ZeroShot {
+                    candidates,
+                    hypothesis,
+                    multi_label,
+                },
+                None,
+            ) => classifier
+                .zero_shot(text, candidates, hypothesis, *multi_label, args.max_tokens)
+                .map(Answer::Ranked),
+            _ => classifier.classify(text, args.max_tokens).map(Answer::One),
+        };
+        match answer {
+            Ok(result) => write_answer(&mut out, text, &result, args.json),
             Err(e) if count <= 1 => Err(anyhow::Error::new(e).context(origin())),
             Err(e) => {
                 let e = anyhow::Error::new(e).context(origin());
@@ -216,6 +321,80 @@ fn each_line(
     Ok(blank)
 }
 
+/// Warns when `text` holds a special token written out (`A [SEP] B`), which the tokenizer
+/// reads as that token: not the sentence pair the model may have been trained on.
+fn warn_special_tokens(
+    classifier: &Classifier,
+    out: &mut impl Write,
+    origin: &dyn Fn() -> String,
+    text: &str,
+    task: &Task,
+) -> anyhow::Result<()> {
+    let specials = classifier.special_tokens_in(text);
+    if specials.is_empty() {
+        return Ok(());
+    }
+    let listed = specials
+        .iter()
+        .map(|t| format!("`{t}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let instead = match task {
+        Task::Single => {
+            "; kinglet reads it as one text, so `A [SEP] B` is not a sentence pair: give \
+             --pair FIRST SECOND (or --pairs lines FIRST<TAB>SECOND)"
+        }
+        _ => "",
+    };
+    let segments = if classifier.has_token_types() {
+        " (this model tells a pair's two texts apart by their token types)"
+    } else {
+        ""
+    };
+    out.flush()?;
+    super::warn(&format!(
+        "{}: the text contains {listed}, which the tokenizer reads as its special token{instead}{segments}",
+        origin()
+    ));
+    Ok(())
+}
+
+/// Writes one input's answer: a classification as [`write_result`]; a pair's with the second
+/// text in its JSON; zero-shot candidates best first (`label score` pairs on one line).
+fn write_answer(
+    out: &mut impl Write,
+    text: &str,
+    answer: &Answer,
+    json: bool,
+) -> anyhow::Result<()> {
+    match answer {
+        Answer::One(r) => write_result(out, text, r, json),
+        Answer::Pair(r) if json => {
+            let (first, second) = text.split_once('\t').unwrap_or((text, ""));
+            let mut v = result_json(first, r);
+            v["text_pair"] = second.into();
+            writeln!(out, "{v}")?;
+            Ok(())
+        }
+        Answer::Pair(r) => write_result(out, text, r, false),
+        Answer::Ranked(z) if json => {
+            let v = serde_json::json!({"text": text, "labels": z.labels, "scores": z.scores});
+            writeln!(out, "{v}")?;
+            Ok(())
+        }
+        Answer::Ranked(z) => {
+            let ranked: Vec<String> = z
+                .labels
+                .iter()
+                .zip(&z.scores)
+                .map(|(l, s)| format!("{} {s:.4}", super::printable(l)))
+                .collect();
+            writeln!(out, "{}", ranked.join("  "))?;
+            Ok(())
+        }
+    }
+}
+
 pub(super) fn write_result(
     out: &mut impl Write,
     text: &str,
@@ -257,6 +436,21 @@ fn collect_inputs(args: &Args) -> anyhow::Result<(Vec<Input>, usize)> {
     }
     if from_stdin {
         return stdin_lines();
+    }
+    if let Some(pair) = &args.pair {
+        for (which, text) in ["FIRST", "SECOND"].iter().zip(pair) {
+            if text.trim().is_empty() {
+                return Err(CliError::Input(format!("--pair's {which} text is empty")).into());
+            }
+            if text.contains('\t') {
+                return Err(CliError::Input(format!("--pair's {which} text has a TAB")).into());
+            }
+        }
+        let input = Input {
+            origin: "--pair".into(),
+            text: pair.join("\t"),
+        };
+        return Ok((vec![input], 0));
     }
     if args.texts.is_empty() {
         return Err(CliError::Input(
