@@ -107,6 +107,151 @@ pub fn layer_norm_params(w: &Weights, name: &str, hidden: usize) -> Result<(Tens
     ))
 }
 
+/// Sizes of a BERT-style embedding block.
+pub(crate) struct EmbeddingShape {
+    /// Rows of the word table (`vocab_size`).
+    pub vocab: usize,
+    /// Rows of the position table (`max_position_embeddings`).
+    pub positions: usize,
+    /// Where positions start (RoBERTa: `pad_token_id + 1`).
+    pub position_offset: usize,
+    /// Rows of the token type table (`type_vocab_size`; 0 for none).
+    pub token_types: usize,
+    /// Width of every table (`hidden_size`, or ELECTRA's and ALBERT's `embedding_size`).
+    pub width: usize,
+    /// LayerNorm epsilon.
+    pub eps: f32,
+}
+
+/// `embeddings.*`: word + position + token type, then LayerNorm, `[S, width]`. A model with
+/// two or more token types gets the `token_type_ids` input; one type is a constant row.
+pub(crate) fn embeddings(
+    g: &mut GraphBuilder,
+    w: &Weights,
+    ids: OutletId,
+    shape: &EmbeddingShape,
+) -> Result<OutletId> {
+    let e = shape.width;
+    let word = w.get("embeddings.word_embeddings.weight", &[shape.vocab, e])?;
+    let x = g.embedding("embeddings.word_embeddings", word, ids)?;
+    let pos = w.get(
+        "embeddings.position_embeddings.weight",
+        &[shape.positions, e],
+    )?;
+    let pos = g.positions("embeddings.position_embeddings", pos, shape.position_offset)?;
+    let x = g.binary("embeddings.add_positions", math::add(), x, pos)?;
+    let x = match shape.token_types {
+        0 => x,
+        // one segment only (RoBERTa's type_vocab_size 1): its row is a constant
+        1 => {
+            let types = w.get("embeddings.token_type_embeddings.weight", &[1, e])?;
+            let row = types.into_shape(&[e]).map_err(ExportError::graph)?;
+            let row = g.konst("embeddings.token_type_embeddings.row0", row)?;
+            g.binary("embeddings.add_token_type", math::add(), x, row)?
+        }
+        // sentence pairs: the segments come in as `token_type_ids` (a small f32 table at every
+        // precision)
+        rows => {
+            let types = w.get("embeddings.token_type_embeddings.weight", &[rows, e])?;
+            let type_ids = g.index_input(crate::graph::TOKEN_TYPE_IDS)?;
+            let table = g.konst("embeddings.token_type_embeddings", types)?;
+            let types = g.wire(
+                "embeddings.token_type_embeddings.gather",
+                Gather::new(0),
+                &[table, type_ids],
+            )?;
+            g.binary("embeddings.add_token_type", math::add(), x, types)?
+        }
+    };
+    let (gamma, beta) = layer_norm_params(w, "embeddings.LayerNorm", e)?;
+    g.layer_norm("embeddings.LayerNorm", x, gamma, beta, shape.eps)
+}
+
+/// Sizes of a post-norm encoder layer.
+pub(crate) struct LayerShape {
+    pub hidden: usize,
+    pub intermediate: usize,
+    pub heads: usize,
+    pub act: Activation,
+    pub eps: f32,
+}
+
+/// Where one encoder layer's tensors are, relative to its prefix; the graph's nodes take the
+/// same names under their own prefix.
+pub(crate) struct LayerNames {
+    pub query: &'static str,
+    pub key: &'static str,
+    pub value: &'static str,
+    /// The attention block's node name.
+    pub attention: &'static str,
+    pub attention_output: &'static str,
+    pub attention_norm: &'static str,
+    pub intermediate: &'static str,
+    pub output: &'static str,
+    pub output_norm: &'static str,
+}
+
+/// `BertLayer`'s names (also RoBERTa's and ELECTRA's).
+pub(crate) const BERT_LAYER: LayerNames = LayerNames {
+    query: "attention.self.query",
+    key: "attention.self.key",
+    value: "attention.self.value",
+    attention: "attention.self",
+    attention_output: "attention.output.dense",
+    attention_norm: "attention.output.LayerNorm",
+    intermediate: "intermediate.dense",
+    output: "output.dense",
+    output_norm: "output.LayerNorm",
+};
+
+/// One post-norm transformer layer, `x` `[S, hidden]` → `[S, hidden]`: self-attention, its
+/// output projection, residual + LayerNorm, then the feed-forward block, residual + LayerNorm.
+/// Weights are read under `weights` (ALBERT reads one shared layer for every layer), nodes
+/// are named under `nodes`.
+pub(crate) fn encoder_layer(
+    g: &mut GraphBuilder,
+    w: &Weights,
+    weights: &str,
+    nodes: &str,
+    names: &LayerNames,
+    shape: &LayerShape,
+    x: OutletId,
+) -> Result<OutletId> {
+    let (h, i) = (shape.hidden, shape.intermediate);
+    let (wt, node) = (
+        |name: &str| format!("{weights}.{name}"),
+        |name: &str| format!("{nodes}.{name}"),
+    );
+    let qkv = [
+        linear(w, &wt(names.query), h, h)?,
+        linear(w, &wt(names.key), h, h)?,
+        linear(w, &wt(names.value), h, h)?,
+    ];
+    let ctx = g.self_attention(&node(names.attention), x, qkv, shape.heads)?;
+    let out = linear(w, &wt(names.attention_output), h, h)?;
+    let out = g.linear(&node(names.attention_output), ctx, out)?;
+    let residual = node(&format!("{}.residual", parent(names.attention_output)));
+    let res = g.binary(&residual, math::add(), out, x)?;
+    let (gamma, beta) = layer_norm_params(w, &wt(names.attention_norm), h)?;
+    let attn = g.layer_norm(&node(names.attention_norm), res, gamma, beta, shape.eps)?;
+
+    let inter = linear(w, &wt(names.intermediate), i, h)?;
+    let inter = g.linear(&node(names.intermediate), attn, inter)?;
+    let act = node(&format!("{}.act", parent(names.intermediate)));
+    let inter = g.activation(&act, inter, shape.act)?;
+    let out = linear(w, &wt(names.output), h, i)?;
+    let out = g.linear(&node(names.output), inter, out)?;
+    let residual = node(&format!("{}.residual", parent(names.output)));
+    let res = g.binary(&residual, math::add(), out, attn)?;
+    let (gamma, beta) = layer_norm_params(w, &wt(names.output_norm), h)?;
+    g.layer_norm(&node(names.output_norm), res, gamma, beta, shape.eps)
+}
+
+/// `a.b.c` → `a.b`; a name without a dot is its own parent.
+fn parent(name: &str) -> &str {
+    name.rsplit_once('.').map_or(name, |(p, _)| p)
+}
+
 /// Builds the decluttered graph: `input_ids` `[1, S]` (and `token_type_ids` `[1, S]` when the
 /// model has several token types) → `logits` `[1, num_labels]`.
 pub fn build(
@@ -131,105 +276,35 @@ pub fn build(
     let act = Activation::from_hf(&config.hidden_act)?;
     let (mut g, ids) = GraphBuilder::new(options)?;
 
-    // Embeddings: word + position + token type, then LayerNorm (ELECTRA: `e` wide, then
-    // projected to `h`).
+    // Embeddings (ELECTRA: `e` wide, then projected to `h`).
     let e = match flavour {
         Flavour::Electra => config.embedding_size.unwrap_or(h),
         _ => h,
     };
-    let word = w.get("embeddings.word_embeddings.weight", &[config.vocab_size, e])?;
-    let x = g.embedding("embeddings.word_embeddings", word, ids)?;
-    let pos = w.get(
-        "embeddings.position_embeddings.weight",
-        &[config.max_position_embeddings, e],
-    )?;
-    let pos = g.positions(
-        "embeddings.position_embeddings",
-        pos,
-        position_offset(config, flavour),
-    )?;
-    let x = g.binary("embeddings.add_positions", math::add(), x, pos)?;
-    let x = match config.type_vocab_size {
-        0 => x,
-        // one segment only (RoBERTa's type_vocab_size 1): its row is a constant
-        1 => {
-            let types = w.get("embeddings.token_type_embeddings.weight", &[1, e])?;
-            let row = types.into_shape(&[e]).map_err(ExportError::graph)?;
-            let row = g.konst("embeddings.token_type_embeddings.row0", row)?;
-            g.binary("embeddings.add_token_type", math::add(), x, row)?
-        }
-        // sentence pairs: the segments come in as `token_type_ids` (a small f32 table at every
-        // precision)
-        rows => {
-            let types = w.get("embeddings.token_type_embeddings.weight", &[rows, e])?;
-            let type_ids = g.index_input(crate::graph::TOKEN_TYPE_IDS)?;
-            let table = g.konst("embeddings.token_type_embeddings", types)?;
-            let types = g.wire(
-                "embeddings.token_type_embeddings.gather",
-                Gather::new(0),
-                &[table, type_ids],
-            )?;
-            g.binary("embeddings.add_token_type", math::add(), x, types)?
-        }
+    let shape = EmbeddingShape {
+        vocab: config.vocab_size,
+        positions: config.max_position_embeddings,
+        position_offset: position_offset(config, flavour),
+        token_types: config.type_vocab_size,
+        width: e,
+        eps,
     };
-    let (gamma, beta) = layer_norm_params(&w, "embeddings.LayerNorm", e)?;
-    let mut x = g.layer_norm("embeddings.LayerNorm", x, gamma, beta, eps)?;
+    let mut x = embeddings(&mut g, &w, ids, &shape)?;
     if flavour == Flavour::Electra && e != h {
         let project = linear(&w, "embeddings_project", h, e)?;
         x = g.linear("embeddings_project", x, project)?;
     }
 
+    let layer = LayerShape {
+        hidden: h,
+        intermediate: config.intermediate_size,
+        heads: config.num_attention_heads,
+        act,
+        eps,
+    };
     for i in 0..config.num_hidden_layers {
         let p = format!("encoder.layer.{i}");
-        let qkv = [
-            linear(&w, &format!("{p}.attention.self.query"), h, h)?,
-            linear(&w, &format!("{p}.attention.self.key"), h, h)?,
-            linear(&w, &format!("{p}.attention.self.value"), h, h)?,
-        ];
-        let ctx = g.self_attention(
-            &format!("{p}.attention.self"),
-            x,
-            qkv,
-            config.num_attention_heads,
-        )?;
-        let out = g.linear(
-            &format!("{p}.attention.output.dense"),
-            ctx,
-            linear(&w, &format!("{p}.attention.output.dense"), h, h)?,
-        )?;
-        let res = g.binary(
-            &format!("{p}.attention.output.residual"),
-            math::add(),
-            out,
-            x,
-        )?;
-        let (gamma, beta) = layer_norm_params(&w, &format!("{p}.attention.output.LayerNorm"), h)?;
-        let attn = g.layer_norm(
-            &format!("{p}.attention.output.LayerNorm"),
-            res,
-            gamma,
-            beta,
-            eps,
-        )?;
-
-        let inter = linear(
-            &w,
-            &format!("{p}.intermediate.dense"),
-            config.intermediate_size,
-            h,
-        )?;
-        let inter = g.linear(&format!("{p}.intermediate.dense"), attn, inter)?;
-        let inter = g.activation(&format!("{p}.intermediate.act"), inter, act)?;
-        let out = linear(
-            &w,
-            &format!("{p}.output.dense"),
-            h,
-            config.intermediate_size,
-        )?;
-        let out = g.linear(&format!("{p}.output.dense"), inter, out)?;
-        let res = g.binary(&format!("{p}.output.residual"), math::add(), out, attn)?;
-        let (gamma, beta) = layer_norm_params(&w, &format!("{p}.output.LayerNorm"), h)?;
-        x = g.layer_norm(&format!("{p}.output.LayerNorm"), res, gamma, beta, eps)?;
+        x = encoder_layer(&mut g, &w, &p, &p, &BERT_LAYER, &layer, x)?;
     }
 
     let cls = g.first_token("first_token", x)?;

@@ -257,7 +257,7 @@ pub fn instead_of(architecture: &str) -> String {
     match (family, task) {
         (_, Some("ForSequenceClassification")) => format!(
             "{family} layers are not built by kinglet yet: fine-tune a BERT, DistilBERT, \
-             RoBERTa or ELECTRA checkpoint (for instance distilbert-base-uncased, or xlm-roberta-base for \
+             RoBERTa, ELECTRA or ALBERT checkpoint (for instance distilbert-base-uncased, or xlm-roberta-base for \
              other languages) on the same data with AutoModelForSequenceClassification"
         ),
         (_, Some("ForTokenClassification")) => {

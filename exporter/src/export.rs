@@ -5,7 +5,7 @@ use crate::error::{ExportError, Result};
 use crate::graph::BuildOptions;
 use crate::quantize::Precision;
 use crate::weights::Weights;
-use crate::{bert, distilbert};
+use crate::{albert, bert, distilbert};
 use kinglet_runtime::bundle::Bundle;
 use kinglet_runtime::dataset::read_labeled_tsv;
 use kinglet_runtime::engine::Engine;
@@ -131,6 +131,7 @@ pub fn build_hf_classifier(
         "XLMRobertaForSequenceClassification",
         "CamembertForSequenceClassification",
         "ElectraForSequenceClassification",
+        "AlbertForSequenceClassification",
     ];
     if !supported.contains(&architecture.as_str()) {
         return Err(ExportError::Unsupported(format!(
@@ -155,6 +156,18 @@ pub fn build_hf_classifier(
             };
             (
                 distilbert::build(weights, &config, labels.len(), options)?,
+                max_tokens,
+            )
+        }
+        "AlbertForSequenceClassification" => {
+            let config: albert::Config = ck.arch_config()?;
+            let max_tokens = max_tokens.min(config.max_position_embeddings);
+            let options = BuildOptions {
+                precision,
+                max_tokens,
+            };
+            (
+                albert::build(weights, &config, labels.len(), options)?,
                 max_tokens,
             )
         }
@@ -196,9 +209,10 @@ pub fn build_hf_classifier(
 
 /// Serializes a decluttered graph to a deterministic NNEF tar.
 pub fn graph_to_nnef(model: &TypedModel) -> Result<Vec<u8>> {
-    kinglet_runtime::nnef_ext::nnef()
+    let tar = kinglet_runtime::nnef_ext::nnef()
         .write_to_tar_with_config(model, Vec::new(), false, true)
-        .map_err(ExportError::graph)
+        .map_err(ExportError::graph)?;
+    crate::shared_weights::share_equal_variables(&tar)
 }
 
 /// Largest self-test deviation `kinglet verify` accepts, in logit units. f32 kernels differ

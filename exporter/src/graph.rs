@@ -116,7 +116,9 @@ impl GraphBuilder {
             .set_outlet_label(output, name.to_string())
             .map_err(ExportError::graph)?;
         let model = self.model.into_decluttered().map_err(ExportError::graph)?;
-        crate::quantize::transform_graph(model, self.options.precision)
+        let mut model = crate::quantize::transform_graph(model, self.options.precision)?;
+        crate::shared_weights::share_equal_constants(&mut model).map_err(ExportError::graph)?;
+        Ok(model)
     }
 
     /// Adds a constant.

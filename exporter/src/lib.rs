@@ -7,6 +7,7 @@
 //! never shipped to the device.
 
 pub mod affine;
+pub mod albert;
 pub mod bert;
 pub mod checkpoint;
 pub mod cli;
@@ -22,6 +23,7 @@ pub mod onnx;
 pub mod progress;
 pub mod quantize;
 pub mod rec;
+pub mod shared_weights;
 pub mod stamp;
 pub mod weights;
 

@@ -93,6 +93,41 @@ fn electra_with_embeddings_projected_to_the_hidden_size_matches_transformers() {
 }
 
 #[test]
+fn albert_with_factorized_embeddings_and_a_shared_layer_matches_transformers() {
+    check_fixture_matches_transformers("albert-f32");
+}
+
+#[test]
+fn an_albert_bundle_stores_its_shared_layer_once() {
+    let dir = hf_fixture("albert-f32");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("albert.kinglet");
+    let report = export_hf_classifier(&dir, &out, &ExportOptions::default()).unwrap();
+    let bundle = Bundle::read(&out).unwrap();
+    use tract_nnef::prelude::Framework;
+    let graph = kinglet_runtime::nnef_ext::nnef()
+        .model_for_read(&mut std::io::Cursor::new(&bundle.graph))
+        .unwrap();
+    let stored: usize = graph
+        .nodes()
+        .iter()
+        .filter_map(|n| n.op_as::<tract_nnef::tract_core::ops::konst::Const>())
+        .map(|k| k.val().len())
+        .sum();
+    // four layers read one set of weights (17,328 values): stored once, the graph holds the
+    // checkpoint's values and a few scalars of its own; one copy per layer would add 51,984
+    let parameters = report.parameter_count as usize;
+    assert!(
+        stored < parameters + 1000,
+        "the graph stores {stored} values for a checkpoint of {parameters}"
+    );
+    eprintln!(
+        "albert-f32: {parameters} parameters, the graph stores {stored} values; bundle {} bytes",
+        std::fs::metadata(&out).unwrap().len()
+    );
+}
+
+#[test]
 fn multi_label_bundle_scores_with_sigmoid() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("m.kinglet");
@@ -175,11 +210,11 @@ fn an_unsupported_architecture_is_refused_with_what_would_work_instead() {
     for (architecture, says) in [
         (
             "DebertaV2ForSequenceClassification",
-            "fine-tune a BERT, DistilBERT, RoBERTa or ELECTRA checkpoint",
+            "fine-tune a BERT, DistilBERT, RoBERTa, ELECTRA or ALBERT checkpoint",
         ),
         (
-            "AlbertForSequenceClassification",
-            "fine-tune a BERT, DistilBERT, RoBERTa or ELECTRA checkpoint",
+            "MPNetForSequenceClassification",
+            "fine-tune a BERT, DistilBERT, RoBERTa, ELECTRA or ALBERT checkpoint",
         ),
         (
             "BertForTokenClassification",
