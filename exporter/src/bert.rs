@@ -252,15 +252,13 @@ fn parent(name: &str) -> &str {
     name.rsplit_once('.').map_or(name, |(p, _)| p)
 }
 
-/// Builds the decluttered graph: `input_ids` `[1, S]` (and `token_type_ids` `[1, S]` when the
-/// model has several token types) → `logits` `[1, num_labels]`.
-pub fn build(
-    weights: Weights,
+/// The embeddings and encoder layers: the builder and the last hidden state `[S, hidden]`.
+pub fn encoder(
+    w: &Weights,
     config: &Config,
     flavour: Flavour,
-    num_labels: usize,
     options: BuildOptions,
-) -> Result<TypedModel> {
+) -> Result<(GraphBuilder, OutletId)> {
     if let Some(kind) = config
         .position_embedding_type
         .as_deref()
@@ -270,7 +268,6 @@ pub fn build(
             "position_embedding_type `{kind}` (only `absolute`)"
         )));
     }
-    let w = weights.with_prefix(flavour.prefix());
     let h = config.hidden_size;
     let eps = config.layer_norm_eps as f32;
     let act = Activation::from_hf(&config.hidden_act)?;
@@ -289,9 +286,9 @@ pub fn build(
         width: e,
         eps,
     };
-    let mut x = embeddings(&mut g, &w, ids, &shape)?;
+    let mut x = embeddings(&mut g, w, ids, &shape)?;
     if flavour == Flavour::Electra && e != h {
-        let project = linear(&w, "embeddings_project", h, e)?;
+        let project = linear(w, "embeddings_project", h, e)?;
         x = g.linear("embeddings_project", x, project)?;
     }
 
@@ -304,8 +301,23 @@ pub fn build(
     };
     for i in 0..config.num_hidden_layers {
         let p = format!("encoder.layer.{i}");
-        x = encoder_layer(&mut g, &w, &p, &p, &BERT_LAYER, &layer, x)?;
+        x = encoder_layer(&mut g, w, &p, &p, &BERT_LAYER, &layer, x)?;
     }
+    Ok((g, x))
+}
+
+/// Builds the decluttered graph: `input_ids` `[1, S]` (and `token_type_ids` `[1, S]` when the
+/// model has several token types) → `logits` `[1, num_labels]`.
+pub fn build(
+    weights: Weights,
+    config: &Config,
+    flavour: Flavour,
+    num_labels: usize,
+    options: BuildOptions,
+) -> Result<TypedModel> {
+    let w = weights.with_prefix(flavour.prefix());
+    let h = config.hidden_size;
+    let (mut g, x) = encoder(&w, config, flavour, options)?;
 
     let cls = g.first_token("first_token", x)?;
     let (dense, out) = match flavour {

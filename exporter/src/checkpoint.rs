@@ -266,9 +266,10 @@ pub fn instead_of(architecture: &str) -> String {
                 .into()
         }
         (_, None) if family.ends_with("Model") => format!(
-            "`{architecture}` is an encoder without a task head: kinglet exports sequence \
-             classifiers (fine-tune it with AutoModelForSequenceClassification); sentence \
-             embeddings from a sentence-transformers folder are not exported yet"
+            "`{architecture}` is an encoder without a task head and without a \
+             sentence-transformers pooling config: for sentence embeddings, export the folder \
+             SentenceTransformer.save writes (modules.json, 1_Pooling/config.json beside the \
+             checkpoint); to classify, fine-tune it with AutoModelForSequenceClassification"
         ),
         _ => "kinglet exports sequence classifiers: load and fine-tune the checkpoint with \
               AutoModelForSequenceClassification"

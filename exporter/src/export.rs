@@ -113,6 +113,8 @@ pub struct BuiltClassifier {
     pub tokenizer_json: Vec<u8>,
     /// Parameters in the checkpoint.
     pub parameter_count: u64,
+    /// Set for a sentence-embedding model (`labels` is then empty).
+    pub embedding: Option<kinglet_runtime::manifest::EmbeddingMeta>,
 }
 
 /// Reads a Hugging Face checkpoint directory and builds its graph.
@@ -124,6 +126,9 @@ pub fn build_hf_classifier(
 ) -> Result<BuiltClassifier> {
     let ck = Checkpoint::open(dir)?;
     let architecture = ck.architecture()?.to_string();
+    if let Some(sentence) = crate::sentence::SentenceConfig::read(dir)? {
+        return build_sentence_embedder(&ck, &architecture, &sentence, precision, max_tokens);
+    }
     let supported = [
         "BertForSequenceClassification",
         "DistilBertForSequenceClassification",
@@ -204,6 +209,48 @@ pub fn build_hf_classifier(
         max_tokens,
         tokenizer_json,
         parameter_count,
+        embedding: None,
+    })
+}
+
+/// [`build_hf_classifier`] of a sentence-transformers folder: the encoder, its pooling and
+/// normalization.
+fn build_sentence_embedder(
+    ck: &Checkpoint,
+    architecture: &str,
+    sentence: &crate::sentence::SentenceConfig,
+    precision: Precision,
+    max_tokens: usize,
+) -> Result<BuiltClassifier> {
+    let flavour = match architecture {
+        "BertModel" => bert::Flavour::Bert,
+        "RobertaModel" | "XLMRobertaModel" | "CamembertModel" => bert::Flavour::Roberta,
+        other => {
+            return Err(ExportError::Unsupported(format!(
+                "sentence embeddings from `{other}` (kinglet embeds with BertModel, \
+                 RobertaModel, XLMRobertaModel and CamembertModel)"
+            )))
+        }
+    };
+    let config: bert::Config = ck.arch_config()?;
+    let max_tokens = max_tokens
+        .min(bert::max_tokens(&config, flavour))
+        .min(sentence.max_seq_length.unwrap_or(usize::MAX));
+    let weights = Weights::open(&ck.dir)?;
+    let parameter_count = weights.parameter_count();
+    let options = BuildOptions {
+        precision,
+        max_tokens,
+    };
+    Ok(BuiltClassifier {
+        model: crate::sentence::build(weights, &config, flavour, sentence, options)?,
+        architecture: architecture.to_string(),
+        labels: Vec::new(),
+        multi_label: false,
+        max_tokens,
+        tokenizer_json: ck.tokenizer_json()?,
+        parameter_count,
+        embedding: Some(sentence.meta(config.hidden_size)),
     })
 }
 
@@ -246,6 +293,7 @@ pub fn export_hf_classifier(
         multi_label: built.multi_label,
         max_tokens: built.max_tokens,
         max_position_embeddings: built.max_tokens,
+        embedding: built.embedding.clone(),
     };
     let source = dir
         .file_name()
@@ -287,8 +335,8 @@ pub fn export_hf_classifier(
     let mut cases = Vec::new();
     let mut round_trip_deviation = 0f32;
     for text in SELF_TEST_TEXTS {
-        let expected = reloaded.classify(text, None)?.logits;
-        let direct = in_memory.classify(text, None)?.logits;
+        let expected = reloaded.outputs(text)?;
+        let direct = in_memory.outputs(text)?;
         round_trip_deviation = round_trip_deviation.max(max_deviation(&expected, &direct));
         cases.push(SelfTestCase {
             text: Some(text.to_string()),
@@ -313,6 +361,22 @@ pub fn export_hf_classifier(
         let mut float =
             Classifier::with_engine(meta, tokenizer_json, Engine::from_typed(float.model)?)?;
         let report = match &options.check {
+            _ if float.meta.embedding.is_some() => {
+                let report = compare_embeddings(&mut float, &mut reloaded, options.check.as_ref())?;
+                if let (Some(check), Some(mean)) = (&options.check, report.mean_cosine) {
+                    let drop_points = 100.0 * (1.0 - mean);
+                    if drop_points > check.max_drop_points {
+                        return Err(ExportError::QualityGate(format!(
+                            "{} embeddings' mean cosine to f32 is {mean:.5} on {}: a drop of \
+                             {drop_points:.2} points, more than --max-drop {}; nothing written",
+                            options.precision,
+                            check.tsv.display(),
+                            check.max_drop_points
+                        )));
+                    }
+                }
+                report
+            }
             Some(check) => compare_on_tsv(&mut float, &mut reloaded, check)?,
             None => {
                 let texts: Vec<(String, Option<usize>)> = SELF_TEST_TEXTS
@@ -408,6 +472,81 @@ fn compare_on_tsv(
     Ok(report)
 }
 
+/// Runs both embedding graphs on the `--check` file's texts (its first column; a first line
+/// reading `sentence` or `text` is a header), or on the self-test texts, and measures how far
+/// apart their vectors are: cosine similarity and absolute differences.
+fn compare_embeddings(
+    float: &mut Classifier,
+    quantized: &mut Classifier,
+    check: Option<&CheckOptions>,
+) -> Result<QuantizationReport> {
+    let (texts, data) = match check {
+        None => (
+            SELF_TEST_TEXTS.iter().map(|t| t.to_string()).collect(),
+            "self-test".to_string(),
+        ),
+        Some(check) => {
+            let bad = |e: std::io::Error| ExportError::io(&check.tsv)(e);
+            let file = std::fs::File::open(&check.tsv).map_err(bad)?;
+            let bytes =
+                kinglet_runtime::lines::read_all(file, kinglet_runtime::lines::MAX_ROW_BYTES)
+                    .map_err(bad)?;
+            let text = String::from_utf8_lossy(&bytes);
+            let texts: Vec<String> = text
+                .lines()
+                .enumerate()
+                .map(|(i, l)| (i, l.split('\t').next().unwrap_or_default().trim()))
+                .filter(|&(i, t)| {
+                    let header = i == 0 && ["sentence", "text"].contains(&t);
+                    !t.is_empty() && !header
+                })
+                .map(|(_, t)| t.to_string())
+                .take(check.rows.unwrap_or(usize::MAX))
+                .collect();
+            (texts, check.tsv.display().to_string())
+        }
+    };
+    crate::progress::stage(&format!(
+        "comparing with f32 on {data} ({} texts)",
+        texts.len()
+    ));
+    let (mut min_cosine, mut sum_cosine) = (f64::INFINITY, 0f64);
+    let (mut max_delta, mut sum_delta, mut count) = (0f32, 0f64, 0usize);
+    for (i, text) in texts.iter().enumerate() {
+        let f = float.embed(text, None)?.vector;
+        let q = quantized.embed(text, None)?.vector;
+        let c = f64::from(kinglet_runtime::classify::cosine(&f, &q));
+        min_cosine = min_cosine.min(c);
+        sum_cosine += c;
+        for (a, b) in f.iter().zip(&q) {
+            let d = (a - b).abs();
+            max_delta = max_delta.max(d);
+            sum_delta += f64::from(d);
+            count += 1;
+        }
+        crate::progress::step(i as u64 + 1, texts.len() as u64);
+    }
+    if texts.is_empty() {
+        return Err(ExportError::BadFile {
+            path: check.map(|c| c.tsv.clone()).unwrap_or_default(),
+            reason: "no texts to compare the embeddings on".into(),
+        });
+    }
+    Ok(QuantizationReport {
+        data,
+        rows: texts.len(),
+        float_accuracy: None,
+        quantized_accuracy: None,
+        label_agreement: None,
+        max_abs_logit_delta: max_delta,
+        mean_abs_logit_delta: (sum_delta / count.max(1) as f64) as f32,
+        float_mse: None,
+        quantized_mse: None,
+        min_cosine: Some(min_cosine),
+        mean_cosine: Some(sum_cosine / texts.len() as f64),
+    })
+}
+
 /// Runs both graphs on `texts` (with optional true labels) and measures how far apart they are.
 fn compare(
     float: &mut Classifier,
@@ -448,5 +587,7 @@ fn compare(
         mean_abs_logit_delta: (sum_delta / count.max(1) as f64) as f32,
         float_mse: None,
         quantized_mse: None,
+        min_cosine: None,
+        mean_cosine: None,
     })
 }

@@ -371,6 +371,8 @@ fn compare(
             mean_abs_logit_delta: (sum / n.max(1) as f64) as f32,
             float_mse: None,
             quantized_mse: None,
+            min_cosine: None,
+            mean_cosine: None,
         });
     };
     let series = read_csv(&check.csv, &options.norm.columns)?;
@@ -399,6 +401,8 @@ fn compare(
         mean_abs_logit_delta: (q.mae - f.mae).abs() as f32,
         float_mse: Some(f.mse),
         quantized_mse: Some(q.mse),
+        min_cosine: None,
+        mean_cosine: None,
     })
 }
 

@@ -559,6 +559,7 @@ mod tests {
                     multi_label: false,
                     max_tokens: 8,
                     max_position_embeddings: 8,
+                    embedding: None,
                 }),
                 self_test: SelfTest::default(),
                 quantization: None,

@@ -116,7 +116,12 @@ impl Classifier {
         let at = format!("{longest} tokens");
         let report = meter.finish(parts, budget, at, || {
             // the arena must hold the worst request: the most words and the most tokens
+            let embeds = classifier.meta.embedding.is_some();
             for text in classifier.worst_texts() {
+                if embeds {
+                    classifier.embed(&text, Some(longest))?;
+                    continue;
+                }
                 classifier.classify(&text, Some(longest))?;
                 // and as a pair of halves (a pair's texts share the byte limit)
                 if classifier.segments != Segments::Unread {
@@ -229,6 +234,7 @@ impl Classifier {
     /// Classifies one text, truncated to `max_tokens` (the bundle's default when `None`).
     /// With a memory report (see [`Classifier::load`]) it runs inside the arena.
     pub fn classify(&mut self, text: &str, max_tokens: Option<usize>) -> Result<Classification> {
+        self.labelled()?;
         check_length(text.len())?;
         let max_tokens = self.max_tokens(max_tokens)?;
         if text.trim().is_empty() {
@@ -260,6 +266,7 @@ impl Classifier {
         max_tokens: Option<usize>,
         truncation: PairTruncation,
     ) -> Result<Classification> {
+        self.labelled()?;
         check_length(first.len() + second.len())?;
         let max_tokens = self.max_tokens(max_tokens)?;
         for (which, text) in [("first", first), ("second", second)] {
@@ -345,6 +352,52 @@ impl Classifier {
                     self.meta.labels.join(", ")
                 ))
             })
+    }
+
+    /// The sentence embedding of one text (a bundle exported from a sentence-transformers
+    /// folder), pooled and normalized as the folder configured it; truncated to `max_tokens`
+    /// (the bundle's default when `None`).
+    pub fn embed(&mut self, text: &str, max_tokens: Option<usize>) -> Result<Embedding> {
+        if self.meta.embedding.is_none() {
+            return Err(Error::BadInput(
+                "this bundle is a classifier; it makes no sentence embeddings".into(),
+            ));
+        }
+        check_length(text.len())?;
+        let max_tokens = self.max_tokens(max_tokens)?;
+        if text.trim().is_empty() {
+            return Err(Error::BadInput("empty text: nothing to embed".into()));
+        }
+        self.in_arena(|c| {
+            let tokens = c.tokenizer.encode(text, max_tokens)?;
+            let vector = c.logits_unscoped(&tokens.ids, &tokens.type_ids)?;
+            Ok(Embedding {
+                vector,
+                truncated: tokens.truncated,
+                tokens: tokens.ids.len(),
+            })
+        })
+    }
+
+    /// The graph's raw output for one text at the bundle's token limit: logits, or the
+    /// embedding (what self-tests compare).
+    pub fn outputs(&mut self, text: &str) -> Result<Vec<f32>> {
+        match self.meta.embedding {
+            Some(_) => Ok(self.embed(text, None)?.vector),
+            None => Ok(self.classify(text, None)?.logits),
+        }
+    }
+
+    /// Refuses to classify with an embedding model.
+    fn labelled(&self) -> Result<()> {
+        match self.meta.embedding {
+            Some(_) => Err(Error::BadInput(
+                "this bundle makes sentence embeddings (kinglet embed); it has no labels to \
+                 classify with"
+                    .into(),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Whether the graph reads token types, so that a pair's second text is segment 1.
@@ -496,11 +549,11 @@ impl Classifier {
                 "the model's logits are not finite numbers".into(),
             ));
         }
-        if logits.len() != self.meta.labels.len() {
+        if logits.len() != self.meta.outputs() {
             return Err(Error::Inference(format!(
-                "graph returned {} logits for {} labels",
+                "graph returned {} values; the manifest says {}",
                 logits.len(),
-                self.meta.labels.len()
+                self.meta.outputs()
             )));
         }
         Ok(logits)
@@ -514,6 +567,33 @@ fn check_length(bytes: usize) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// A sentence embedding.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Embedding {
+    /// The vector.
+    pub vector: Vec<f32>,
+    /// True when the text was cut to the token limit.
+    pub truncated: bool,
+    /// Number of tokens the model saw, special tokens included.
+    pub tokens: usize,
+}
+
+/// Cosine similarity of two vectors (0 when either is all zeros).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let denominator = norm(a) * norm(b);
+    if denominator == 0.0 {
+        0.0
+    } else {
+        (dot / denominator) as f32
+    }
 }
 
 /// The answer of [`Classifier::zero_shot`]: the candidate labels, best first, with their

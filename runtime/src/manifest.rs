@@ -55,6 +55,8 @@ pub mod limits {
     pub const MAX_WINDOW_VALUES: usize = 1 << 22;
     /// Self-test cases.
     pub const MAX_SELF_TESTS: usize = 1024;
+    /// Length of a sentence embedding (large models have 1,024 to 4,096).
+    pub const MAX_EMBEDDING_DIMENSIONS: usize = 16_384;
     /// Seconds between two rows of a series: a century.
     pub const MAX_STEP_SECONDS: i64 = 100 * 366 * 86_400;
 }
@@ -132,7 +134,26 @@ fn check_expected(i: usize, case: &SelfTestCase, outputs: usize) -> Result<(), S
 impl ClassifierMeta {
     fn validate(&self, t: &SelfTest) -> Result<(), String> {
         use limits::*;
-        check_names("labels", &self.labels)?;
+        match &self.embedding {
+            None => check_names("labels", &self.labels)?,
+            Some(e) => {
+                if !self.labels.is_empty() {
+                    return Err("an embedding model has labels".into());
+                }
+                if !(1..=MAX_EMBEDDING_DIMENSIONS).contains(&e.dimensions) {
+                    return Err(format!(
+                        "embedding.dimensions is {}; must be 1 to {MAX_EMBEDDING_DIMENSIONS}",
+                        e.dimensions
+                    ));
+                }
+                if !["mean", "cls", "max"].contains(&e.pooling.as_str()) {
+                    return Err(format!(
+                        "embedding.pooling is {:?}; must be mean, cls or max",
+                        e.pooling.chars().take(32).collect::<String>()
+                    ));
+                }
+            }
+        }
         let p = self.max_position_embeddings;
         if !(2..=MAX_POSITIONS).contains(&p) {
             return Err(format!(
@@ -157,7 +178,7 @@ impl ClassifierMeta {
                     crate::classify::MAX_TEXT_BYTES
                 ));
             }
-            check_expected(i, case, self.labels.len())?;
+            check_expected(i, case, self.outputs())?;
         }
         Ok(())
     }
@@ -272,6 +293,13 @@ pub struct QuantizationReport {
     /// Normalized MSE of the quantized graph on the check windows (forecasters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantized_mse: Option<f64>,
+    /// Smallest cosine similarity between the float and quantized vectors of one text
+    /// (embedding models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_cosine: Option<f64>,
+    /// Mean of those cosine similarities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_cosine: Option<f64>,
 }
 
 /// The kind of model, with the metadata that kind needs.
@@ -332,6 +360,32 @@ pub struct ClassifierMeta {
     /// Hard limit in tokens: the number of position embeddings the graph holds (the exporter
     /// keeps only as many as the longest input it was asked to accept).
     pub max_position_embeddings: usize,
+    /// Set for a sentence-embedding model (a sentence-transformers folder): the graph's output
+    /// is the sentence's vector, not logits, and `labels` is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<EmbeddingMeta>,
+}
+
+/// What a sentence-embedding graph computes after the encoder, as its sentence-transformers
+/// folder configured it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EmbeddingMeta {
+    /// Length of the vector.
+    pub dimensions: usize,
+    /// `mean`, `cls` or `max` over the tokens.
+    pub pooling: String,
+    /// True when the vector is scaled to unit length (a `Normalize` module).
+    pub normalized: bool,
+}
+
+impl ClassifierMeta {
+    /// How many values the graph returns: one logit per label, or the embedding's length.
+    pub fn outputs(&self) -> usize {
+        match &self.embedding {
+            Some(e) => e.dimensions,
+            None => self.labels.len(),
+        }
+    }
 }
 
 /// Self-test vectors: inputs and the outputs the exporter computed for them.
@@ -399,6 +453,7 @@ mod tests {
                 multi_label: false,
                 max_tokens: 128,
                 max_position_embeddings: 512,
+                embedding: None,
             }),
             self_test: SelfTest {
                 tolerance: 0.25,

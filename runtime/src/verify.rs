@@ -79,7 +79,7 @@ pub fn verify_model(test: &SelfTest, model: &mut Model, path: &Path) -> Result<V
         let deviation = match model {
             Model::Classifier(classifier) => {
                 let text = case.text.as_deref().ok_or_else(|| missing(i, "text"))?;
-                max_deviation(&classifier.classify(text, None)?.logits, &case.expected)
+                max_deviation(&classifier.outputs(text)?, &case.expected)
             }
             Model::Forecaster(forecaster) => {
                 let window = case.window.as_deref().ok_or_else(|| missing(i, "window"))?;

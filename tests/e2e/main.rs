@@ -7,6 +7,7 @@
 mod bad_input;
 mod cli;
 mod conventions;
+mod embed;
 mod fit;
 mod forecast;
 mod hf_fixtures;

@@ -54,12 +54,16 @@ pub fn shipped_sentiment() -> PathBuf {
     repo_root().join("models").join("sentiment.kinglet")
 }
 
-/// Copies a directory's files (not recursive) into `to`.
+/// Copies a directory, subdirectories too, into `to`.
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
     }
 }
 

@@ -84,6 +84,14 @@ fn comparison(q: &QuantizationReport, precision: Precision) -> Vec<String> {
     if let Some(a) = q.label_agreement {
         lines.push(format!("  label agreement {:.2} %", 100.0 * a));
     }
+    if let (Some(min), Some(mean)) = (q.min_cosine, q.mean_cosine) {
+        lines.push(format!("  cosine to f32   min {min:.5}   mean {mean:.5}"));
+        lines.push(format!(
+            "  |Δ value|       max {:.4}   mean {:.4}",
+            q.max_abs_logit_delta, q.mean_abs_logit_delta
+        ));
+        return lines;
+    }
     lines.push(format!(
         "  |Δ logit|       max {:.4}   mean {:.4}",
         q.max_abs_logit_delta, q.mean_abs_logit_delta

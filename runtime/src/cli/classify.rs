@@ -3,7 +3,7 @@
 //! (`--zero-shot LABELS`).
 
 use super::{CliError, ModelArg};
-use crate::classify::{Classification, Classifier, ZeroShot, MAX_TEXT_BYTES};
+use crate::classify::{Classification, Classifier, Embedding, ZeroShot, MAX_TEXT_BYTES};
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -44,6 +44,45 @@ pub struct Args {
     /// sharing one probability across the labels.
     #[arg(long, requires = "zero_shot")]
     multi_label: bool,
+    /// Set by `kinglet embed`: sentence vectors instead of labels.
+    #[arg(skip)]
+    embed: bool,
+}
+
+/// `kinglet embed [--model M] [--json] [--max-tokens N] [TEXT ... | --input FILE | -]`
+#[derive(Debug, clap::Args)]
+pub struct EmbedArgs {
+    #[command(flatten)]
+    model: ModelArg,
+    /// Print one JSON object per input: text, embedding, dimensions, truncated, tokens.
+    #[arg(long)]
+    json: bool,
+    /// Truncate inputs to this many tokens, special tokens included [default: the bundle's].
+    #[arg(long, value_name = "N")]
+    max_tokens: Option<usize>,
+    /// Read one text per line from FILE (`-` for standard input).
+    #[arg(long, short, value_name = "FILE", conflicts_with = "texts")]
+    input: Option<PathBuf>,
+    /// Texts to embed; a single `-` reads lines from standard input.
+    #[arg(value_name = "TEXT", value_parser = clap::value_parser!(OsString))]
+    texts: Vec<OsString>,
+}
+
+/// Runs `kinglet embed`: the classify command's inputs, answered with sentence vectors.
+pub fn run_embed(args: EmbedArgs) -> anyhow::Result<()> {
+    run(Args {
+        model: args.model,
+        json: args.json,
+        max_tokens: args.max_tokens,
+        input: args.input,
+        texts: args.texts,
+        pair: None,
+        pairs: false,
+        zero_shot: None,
+        hypothesis: DEFAULT_HYPOTHESIS.into(),
+        multi_label: false,
+        embed: true,
+    })
 }
 
 /// The zero-shot pipeline's default hypothesis.
@@ -59,6 +98,8 @@ struct Input {
 enum Task {
     /// One text, one answer.
     Single,
+    /// One text, its sentence vector.
+    Embed,
     /// `FIRST<TAB>SECOND`: the pair's answer.
     Pairs,
     /// The candidate labels, ranked.
@@ -71,6 +112,9 @@ enum Task {
 
 impl Task {
     fn of(args: &Args) -> anyhow::Result<Task> {
+        if args.embed {
+            return Ok(Task::Embed);
+        }
         if args.pair.is_some() || args.pairs {
             return Ok(Task::Pairs);
         }
@@ -115,6 +159,7 @@ impl Task {
 /// One input's answer.
 enum Answer {
     One(Classification),
+    Vector(Embedding),
     Pair(Classification),
     Ranked(ZeroShot),
 }
@@ -145,13 +190,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             (Some(inputs), count, blank)
         }
     };
-    let crate::model::Model::Classifier(mut classifier) = args.model.load()?.model else {
-        return Err(crate::Error::Unsupported {
+    let unsupported = |reason: &str| -> anyhow::Result<()> {
+        Err(crate::Error::Unsupported {
             path: args.model.path()?,
-            reason: "this bundle is a forecaster, not a classifier".into(),
+            reason: reason.into(),
         }
-        .into());
+        .into())
     };
+    let crate::model::Model::Classifier(mut classifier) = args.model.load()?.model else {
+        unsupported("this bundle is a forecaster, not a text model")?;
+        unreachable!("refused above")
+    };
+    match (&task, classifier.meta.embedding.is_some()) {
+        (Task::Embed, false) => unsupported(
+            "this bundle is a classifier; kinglet embed needs a sentence-embedding bundle \
+             (kinglet-export bert on a sentence-transformers folder)",
+        )?,
+        (Task::Embed, true) | (_, false) => {}
+        (_, true) => unsupported(
+            "this bundle makes sentence embeddings; it has no labels (use kinglet embed)",
+        )?,
+    }
     if let Some(n) = args.max_tokens {
         // one setting for every input: refused once, before any answer
         let positions = classifier.meta.max_position_embeddings;
@@ -192,6 +251,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ) => classifier
                 .zero_shot(text, candidates, hypothesis, *multi_label, args.max_tokens)
                 .map(Answer::Ranked),
+            (Task::Embed, None) => classifier.embed(text, args.max_tokens).map(Answer::Vector),
             _ => classifier.classify(text, args.max_tokens).map(Answer::One),
         };
         match answer {
@@ -369,6 +429,22 @@ fn write_answer(
 ) -> anyhow::Result<()> {
     match answer {
         Answer::One(r) => write_result(out, text, r, json),
+        Answer::Vector(e) if json => {
+            let v = serde_json::json!({
+                "text": text,
+                "embedding": e.vector,
+                "dimensions": e.vector.len(),
+                "truncated": e.truncated,
+                "tokens": e.tokens,
+            });
+            writeln!(out, "{v}")?;
+            Ok(())
+        }
+        Answer::Vector(e) => {
+            let values: Vec<String> = e.vector.iter().map(|v| format!("{v:.6}")).collect();
+            writeln!(out, "{}", values.join(" "))?;
+            Ok(())
+        }
         Answer::Pair(r) if json => {
             let (first, second) = text.split_once('\t').unwrap_or((text, ""));
             let mut v = result_json(first, r);

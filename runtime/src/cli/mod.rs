@@ -75,6 +75,9 @@ pub struct Cli {
 enum Command {
     /// Classify texts: one result per argument or input line.
     Classify(classify::Args),
+    /// Sentence embeddings: one vector per argument or input line (a bundle exported from a
+    /// sentence-transformers folder).
+    Embed(classify::EmbedArgs),
     /// Forecast the next rows of a series from a CSV file or a live stream.
     Forecast(forecast::Args),
     /// Measure a model on data: a classifier's accuracy, precision, recall, F1 and confusion
@@ -135,6 +138,7 @@ pub fn main() -> ExitCode {
         .unwrap_or(false);
     let result = match cli.command {
         Command::Classify(args) => classify::run(args),
+        Command::Embed(args) => classify::run_embed(args),
         Command::Eval(args) => eval::run(args),
         Command::Forecast(args) => forecast::run(args),
         Command::Verify(args) => verify::run(args),

@@ -1,0 +1,181 @@
+//! Sentence embeddings from a sentence-transformers folder against `SentenceTransformer.encode`,
+//! on `tests/fixtures/hf/st-bert-mean` (made by `tests/fixtures/make_hf_fixtures.py`).
+
+use crate::cli::{kinglet, kinglet_export, run};
+use crate::shared::{copy_dir, hf_fixture};
+use kinglet_exporter::export::{export_hf_classifier, ExportOptions, ExportReport};
+use kinglet_exporter::quantize::Precision;
+use kinglet_runtime::classify::cosine;
+use kinglet_runtime::tokenize::TextTokenizer;
+use kinglet_runtime::{Bundle, Classifier};
+use std::path::{Path, PathBuf};
+
+fn reference() -> serde_json::Value {
+    let path = hf_fixture("st-bert-mean").join("reference.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+/// Exports `dir` at `precision` into `tmp`.
+fn export(dir: &Path, tmp: &Path, precision: Precision) -> (PathBuf, ExportReport) {
+    let out = tmp.join(format!("st-{precision}.kinglet"));
+    let options = ExportOptions {
+        precision,
+        ..Default::default()
+    };
+    let report = export_hf_classifier(dir, &out, &options).unwrap();
+    (out, report)
+}
+
+/// Cosine of every reference row's vector (`field`) to the bundle's: (min, mean).
+fn cosines(bundle: &Path, field: &str) -> (f32, f32) {
+    let reference = reference();
+    let bundle = Bundle::read(bundle).unwrap();
+    let mut model = Classifier::from_bundle(&bundle).unwrap();
+    let rows = reference["rows"].as_array().unwrap();
+    let all: Vec<f32> = rows
+        .iter()
+        .map(|row| {
+            let got = model.embed(row["text"].as_str().unwrap(), None).unwrap();
+            cosine(&got.vector, &floats(&row[field]))
+        })
+        .collect();
+    let min = all.iter().copied().fold(f32::INFINITY, f32::min);
+    (min, all.iter().sum::<f32>() / all.len() as f32)
+}
+
+#[test]
+fn sentence_embeddings_match_sentence_transformers_encode_on_80_sentences() {
+    let reference = reference();
+    let rows = reference["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 80);
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, report) = export(&hf_fixture("st-bert-mean"), tmp.path(), Precision::F32);
+    assert_eq!(report.architecture, "BertModel");
+    let bundle = Bundle::read(&out).unwrap();
+    // the folder's limit (24 tokens) is the bundle's
+    let mut tokenizer = TextTokenizer::from_bytes(bundle.tokenizer.as_ref().unwrap()).unwrap();
+    for row in rows {
+        let want: Vec<i64> = row["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        let text = row["text"].as_str().unwrap();
+        assert_eq!(tokenizer.encode(text, 24).unwrap().ids, want, "{text:?}");
+    }
+    let (min, mean) = cosines(&out, "embedding");
+    assert!(min >= 0.99999, "min cosine {min}");
+    eprintln!("st-bert-mean f32: 80 sentences, cosine to sentence-transformers min {min:.7} mean {mean:.7}");
+}
+
+#[test]
+fn cls_and_max_pooling_follow_the_folders_pooling_config() {
+    for (mode, field) in [("cls", "cls"), ("max", "max")] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("st");
+        copy_dir(&hf_fixture("st-bert-mean"), &dir);
+        // the older form of the config, as sentence-transformers 2–4 wrote it
+        let config = serde_json::json!({
+            "word_embedding_dimension": 48,
+            "pooling_mode_cls_token": mode == "cls",
+            "pooling_mode_mean_tokens": false,
+            "pooling_mode_max_tokens": mode == "max",
+        });
+        std::fs::write(dir.join("1_Pooling/config.json"), config.to_string()).unwrap();
+        let (out, _) = export(&dir, tmp.path(), Precision::F32);
+        let (min, mean) = cosines(&out, field);
+        assert!(min >= 0.99999, "{mode}: min cosine {min}");
+        eprintln!("st-bert-mean {mode} pooling: cosine min {min:.7} mean {mean:.7}");
+    }
+}
+
+#[test]
+fn int8_embeddings_stay_close_to_the_float_model_and_say_how_close() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, report) = export(&hf_fixture("st-bert-mean"), tmp.path(), Precision::Int8);
+    let q = report.quantization.unwrap();
+    assert!(q.label_agreement.is_none());
+    let (stored_min, stored_mean) = (q.min_cosine.unwrap(), q.mean_cosine.unwrap());
+    assert!(
+        stored_min > 0.99 && stored_mean > 0.995,
+        "{stored_min} {stored_mean}"
+    );
+    let (min, mean) = cosines(&out, "embedding");
+    assert!(min >= 0.99 && mean >= 0.995, "int8: min {min}, mean {mean}");
+    eprintln!(
+        "st-bert-mean int8: cosine to sentence-transformers on 80 sentences min {min:.5} mean \
+         {mean:.5}; stored self-test comparison min {stored_min:.5} mean {stored_mean:.5}"
+    );
+}
+
+#[test]
+fn embed_prints_vectors_and_each_command_refuses_the_other_kind_of_text_bundle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, _) = export(&hf_fixture("st-bert-mean"), tmp.path(), Precision::F32);
+    let r = run(kinglet()
+        .args(["embed", "--json", "--model"])
+        .arg(&out)
+        .args(["a fine film", "the worst movie of the year"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines = r.json_lines();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["dimensions"], 48);
+    let v = floats(&lines[0]["embedding"]);
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-5, "normalized: {norm}");
+    let plain = run(kinglet()
+        .args(["embed", "--model"])
+        .arg(&out)
+        .arg("a fine film"));
+    assert_eq!(
+        plain.stdout.split_whitespace().count(),
+        48,
+        "{}",
+        plain.stdout
+    );
+    let r = run(kinglet()
+        .args(["classify", "--model"])
+        .arg(&out)
+        .arg("a fine film"));
+    r.assert_clean_error(3, &["sentence embeddings", "kinglet embed"]);
+    let r = run(kinglet()
+        .args(["embed", "--model"])
+        .arg(crate::shared::shipped_sentiment())
+        .arg("a fine film"));
+    r.assert_clean_error(3, &["classifier", "sentence-transformers"]);
+}
+
+#[test]
+fn a_folder_with_a_module_or_pooling_kinglet_lacks_is_refused_with_what_it_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("st");
+    copy_dir(&hf_fixture("st-bert-mean"), &dir);
+    let pooling = serde_json::json!({"embedding_dimension": 48, "pooling_mode": "weightedmean"});
+    std::fs::write(dir.join("1_Pooling/config.json"), pooling.to_string()).unwrap();
+    let r = run(kinglet_export()
+        .args(["bert"])
+        .arg(&dir)
+        .arg("-o")
+        .arg(tmp.path().join("x.kinglet")));
+    r.assert_clean_error(4, &["weightedmean", "mean, cls, max"]);
+    copy_dir(&hf_fixture("st-bert-mean"), &dir);
+    let modules = r#"[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
+        {"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
+        {"idx":2,"name":"2","path":"2_Dense","type":"sentence_transformers.models.Dense"}]"#;
+    std::fs::write(dir.join("modules.json"), modules).unwrap();
+    let r = run(kinglet_export()
+        .args(["bert"])
+        .arg(&dir)
+        .arg("-o")
+        .arg(tmp.path().join("x.kinglet")));
+    r.assert_clean_error(4, &["Dense"]);
+}
