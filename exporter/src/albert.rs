@@ -5,7 +5,7 @@
 //! (`embedding_size` wide, mapped to `hidden_size` by `encoder.embedding_hidden_mapping_in`)
 //! and shares one set of layer weights across its layers (`num_hidden_groups` sets, each of
 //! `inner_group_num` layers). Every layer of the graph reads the same tensors, and the bundle
-//! stores each of them once (see [`crate::graph::share_equal_constants`]).
+//! stores each of them once (see [`crate::shared_weights`]).
 
 use crate::bert::{self, linear, EmbeddingShape, LayerNames, LayerShape};
 use crate::error::{ExportError, Result};

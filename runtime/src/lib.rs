@@ -45,6 +45,7 @@ pub mod eval;
 pub mod forecast;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod index;
 pub mod inspect;
 pub mod install;
 pub mod layers;

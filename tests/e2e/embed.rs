@@ -179,3 +179,112 @@ fn a_folder_with_a_module_or_pooling_kinglet_lacks_is_refused_with_what_it_is() 
         .arg(tmp.path().join("x.kinglet")));
     r.assert_clean_error(4, &["Dense"]);
 }
+
+/// The committed 1,000 SST-2 phrases.
+fn documents() -> PathBuf {
+    crate::shared::repo_root().join("examples/sst2-sentences.txt")
+}
+
+#[test]
+fn an_index_of_1000_sentences_answers_as_exact_float_search() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (model, _) = export(&hf_fixture("st-bert-mean"), tmp.path(), Precision::F32);
+    let texts: Vec<String> = std::fs::read_to_string(documents())
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(texts.len(), 1000);
+    let mut embedder = Classifier::from_bundle(&Bundle::read(&model).unwrap()).unwrap();
+    let vectors: Vec<Vec<f32>> = texts
+        .iter()
+        .map(|t| embedder.embed(t, None).unwrap().vector)
+        .collect();
+    let queries = [
+        "a gorgeous, moving film",
+        "the worst movie of the year",
+        "funny and warm",
+        "the plot makes no sense",
+        "東京 😀",
+    ];
+    for storage in ["f32", "f16", "int8"] {
+        let index = tmp.path().join(format!("docs-{storage}.kidx"));
+        let r = run(kinglet()
+            .args(["index", "build", "--json", "--storage", storage, "--model"])
+            .arg(&model)
+            .arg("--input")
+            .arg(documents())
+            .arg("-o")
+            .arg(&index));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let report = &r.json_lines()[0];
+        assert_eq!(report["documents"], 1000);
+        let recall = report["recall_at_5"].as_f64().unwrap();
+        let r = run(kinglet()
+            .args(["search", "--json", "-k", "5", "--model"])
+            .arg(&model)
+            .arg("--index")
+            .arg(&index)
+            .args(queries));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let mut same = 0;
+        for (answer, query) in r.json_lines().iter().zip(queries) {
+            let q = embedder.embed(query, None).unwrap().vector;
+            let exact = kinglet_runtime::index::exact_top_k(&vectors, &q, 5);
+            let got: Vec<usize> = answer["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["document"].as_u64().unwrap() as usize)
+                .collect();
+            if storage != "int8" {
+                assert_eq!(got, exact, "{storage}: {query:?}");
+            }
+            same += (got == exact) as usize;
+        }
+        // f32 is exact; f16 and int8 are measured (this random-weight model's vectors all lie
+        // within a few degrees of each other: near-ties that rounding can reorder)
+        match storage {
+            "f32" => assert_eq!(recall, 1.0),
+            "f16" => assert!(recall >= 0.99, "f16 recall@5 {recall}"),
+            _ => assert!(recall > 0.9, "int8 recall@5 {recall}"),
+        }
+        eprintln!(
+            "index {storage}: recall@5 on 200 documents as queries {recall:.4}; top-5 equal to \
+             exact f32 search for {same} of {} queries; {} bytes",
+            queries.len(),
+            std::fs::metadata(&index).unwrap().len()
+        );
+    }
+}
+
+#[test]
+fn search_refuses_an_index_of_another_model_and_a_damaged_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (model, _) = export(&hf_fixture("st-bert-mean"), tmp.path(), Precision::F32);
+    let (other, _) = export(&hf_fixture("st-bert-mean"), tmp.path(), Precision::Int8);
+    let index = tmp.path().join("docs.kidx");
+    let r = run(kinglet()
+        .args(["index", "build", "--model"])
+        .arg(&model)
+        .args(["--input", "examples/reviews.txt", "-o"])
+        .arg(&index)
+        .current_dir(crate::shared::repo_root()));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let search = |model: &Path, index: &Path| {
+        run(kinglet()
+            .args(["search", "--model"])
+            .arg(model)
+            .arg("--index")
+            .arg(index)
+            .arg("a fine film"))
+    };
+    assert_eq!(search(&model, &index).stdout.lines().count(), 5);
+    search(&other, &index).assert_clean_error(4, &["rebuild it with kinglet index build"]);
+    let bytes = std::fs::read(&index).unwrap();
+    let damaged = tmp.path().join("damaged.kidx");
+    std::fs::write(&damaged, &bytes[..bytes.len() - 3]).unwrap();
+    search(&model, &damaged).assert_clean_error(4, &["damaged.kidx", "not a kinglet index"]);
+    search(&crate::shared::shipped_sentiment(), &index)
+        .assert_clean_error(3, &["sentence-embedding bundle"]);
+}

@@ -324,7 +324,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// Calls `f(line number, text)` for every line of `file` (LF or CRLF) that is not blank, read
 /// in a streaming pass, and returns how many blank lines it skipped; every line must be UTF-8
 /// and the file must hold one text.
-fn for_each_line(
+pub(super) fn for_each_line(
     file: &std::path::Path,
     f: impl FnMut(usize, &str) -> anyhow::Result<()>,
 ) -> anyhow::Result<usize> {

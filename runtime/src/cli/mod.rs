@@ -41,6 +41,7 @@ mod classify;
 mod completions;
 pub mod eval;
 mod forecast;
+mod index;
 pub mod inspect;
 mod install;
 mod model_path;
@@ -78,6 +79,10 @@ enum Command {
     /// Sentence embeddings: one vector per argument or input line (a bundle exported from a
     /// sentence-transformers folder).
     Embed(classify::EmbedArgs),
+    /// Build a local search index: every line of a file embedded and stored compactly.
+    Index(index::IndexArgs),
+    /// Search an index for the documents closest in meaning to a query (cosine, exact).
+    Search(index::SearchArgs),
     /// Forecast the next rows of a series from a CSV file or a live stream.
     Forecast(forecast::Args),
     /// Measure a model on data: a classifier's accuracy, precision, recall, F1 and confusion
@@ -139,6 +144,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Classify(args) => classify::run(args),
         Command::Embed(args) => classify::run_embed(args),
+        Command::Index(args) => index::run_index(args),
+        Command::Search(args) => index::run_search(args),
         Command::Eval(args) => eval::run(args),
         Command::Forecast(args) => forecast::run(args),
         Command::Verify(args) => verify::run(args),
