@@ -385,9 +385,9 @@ mod tests {
         want.extend([1, 0, 0, 0, b'a', 2, 0, 0, 0, b'b', b'c']);
         assert_eq!(bytes, want);
         assert_eq!(Index::from_bytes(&bytes).unwrap(), tiny(Storage::F32));
-        // int8: a scale per vector, then one byte per value
+        // int8: a scale per vector (1/127 = 0x3c010204), then one byte per value
         let int8 = tiny(Storage::Int8).to_bytes();
-        assert_eq!(&int8[48..56], &[0x81, 0x02, 0x01, 0x3c, 127, 0, 0, 0][..]);
+        assert_eq!(&int8[48..54], &[0x04, 0x02, 0x01, 0x3c, 127, 0][..]);
     }
 
     #[test]

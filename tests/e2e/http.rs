@@ -453,3 +453,78 @@ fn a_token_is_required_off_loopback_and_checked_when_given() {
         "the page itself holds no data"
     );
 }
+
+#[test]
+fn an_embedding_model_answers_embed_and_search_as_the_cli_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = tmp.path().join("st.kinglet");
+    let options = kinglet_exporter::export::ExportOptions::default();
+    kinglet_exporter::export::export_hf_classifier(
+        &crate::shared::hf_fixture("st-bert-mean"),
+        &bundle,
+        &options,
+    )
+    .unwrap();
+    let index = tmp.path().join("docs.kidx");
+    let r = crate::cli::run(
+        kinglet()
+            .args(["index", "build", "--storage", "f16", "--model"])
+            .arg(&bundle)
+            .arg("--input")
+            .arg(repo_root().join("examples/sst2-sentences.txt"))
+            .arg("-o")
+            .arg(&index),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let served = Served::start(&bundle, &["--index", index.to_str().unwrap()]);
+    let (status, health) = served.get_json("/healthz");
+    assert_eq!((status, health["kind"].as_str()), (200, Some("embedder")));
+    let (status, one) = served.post_json("/v1/embed", r#"{"text": "a fine film"}"#);
+    assert_eq!(status, 200, "{one}");
+    let cli = crate::cli::run(
+        kinglet()
+            .args(["embed", "--json", "--model"])
+            .arg(&bundle)
+            .arg("a fine film"),
+    );
+    assert_eq!(
+        as_f32(&one["embedding"]),
+        as_f32(&cli.json_lines()[0]["embedding"])
+    );
+    let (status, many) = served.post_json("/v1/embed", r#"{"texts": ["a", "b"]}"#);
+    assert_eq!(
+        (status, many["results"].as_array().map(Vec::len)),
+        (200, Some(2))
+    );
+    let (status, found) = served.post_json(
+        "/v1/search",
+        r#"{"query": "a gorgeous, moving film", "k": 3}"#,
+    );
+    assert_eq!(status, 200, "{found}");
+    let cli = crate::cli::run(
+        kinglet()
+            .args(["search", "--json", "-k", "3", "--model"])
+            .arg(&bundle)
+            .arg("--index")
+            .arg(&index)
+            .arg("a gorgeous, moving film"),
+    );
+    let want = &cli.json_lines()[0]["hits"];
+    let documents = |hits: &serde_json::Value| -> Vec<u64> {
+        hits.as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["document"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(documents(&found["hits"]), documents(want));
+    let (status, e) = served.post_json("/v1/search", r#"{"query": "x", "k": 0}"#);
+    assert_eq!((status, e["exit_code"].as_u64()), (400, Some(4)), "{e}");
+    let (status, e) = served.post_json("/v1/classify", r#"{"text": "x"}"#);
+    assert_eq!(
+        (status, e["kind"].as_str()),
+        (409, Some("wrong_model_kind")),
+        "{e}"
+    );
+    served.stop();
+}

@@ -7,7 +7,7 @@ use crate::reload::ReloadEvent;
 use crate::serve::{serve_reloading, RuntimeEngine};
 use anyhow::Context;
 use kinglet_firmware::Device;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -28,7 +28,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "http")]
     stdio: bool,
     /// Answer HTTP on HOST:PORT instead (127.0.0.1:8080; port 0 picks one): POST /v1/classify,
-    /// /v1/forecast, GET /v1/model, /healthz, /metrics and a demo page at /.
+    /// /v1/forecast, /v1/embed, /v1/search, GET /v1/model, /healthz, /metrics and a demo page
+    /// at /.
     #[cfg(feature = "http")]
     #[arg(long, value_name = "HOST:PORT")]
     http: Option<String>,
@@ -42,6 +43,11 @@ pub struct Args {
     #[cfg(feature = "http")]
     #[arg(long, value_name = "N", default_value_t = crate::http::DEFAULT_QUEUE, requires = "http")]
     http_queue: usize,
+    /// With --http: a search index (`kinglet index build`, with the served model) that
+    /// POST /v1/search ranks.
+    #[cfg(feature = "http")]
+    #[arg(long, value_name = "FILE", requires = "http")]
+    index: Option<PathBuf>,
     /// With --http: the largest request body accepted (413 beyond).
     #[cfg(feature = "http")]
     #[arg(long, value_name = "SIZE", default_value = "1MiB", value_parser = crate::memory::parse_bytes, requires = "http")]
@@ -172,15 +178,38 @@ fn run_http(args: &Args, addr: &str) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let index = match &args.index {
+        Some(file) => {
+            let bytes = std::fs::read(file).map_err(|e| {
+                super::CliError::Input(format!("cannot read {}: {e}", file.display()))
+            })?;
+            Some(
+                crate::index::Index::from_bytes(&bytes)
+                    .map_err(|e| super::CliError::Input(format!("{}: {e}", file.display())))?,
+            )
+        }
+        None => None,
+    };
+    // the model is loaded and self-tested before the first request is taken
+    let (loaded, checked) = crate::install::check_loaded(&path, &options)?;
+    if let Some(index) = &index {
+        if hex::encode(index.model_sha256) != loaded.sha256_hex {
+            return Err(super::CliError::Input(format!(
+                "{} was built with another model than {}; rebuild it with kinglet index build",
+                args.index.as_deref().unwrap_or(Path::new("")).display(),
+                path.display()
+            ))
+            .into());
+        }
+    }
     let server = HttpServer::bind(HttpOptions {
         addr: addr.to_owned(),
         token,
         max_body_bytes: usize::try_from(args.http_max_body).unwrap_or(usize::MAX),
         queue: args.http_queue,
+        index,
     })
     .map_err(|e| super::CliError::Input(e.to_string()))?;
-    // the model is loaded and self-tested before the first request is taken
-    let (loaded, checked) = crate::install::check_loaded(&path, &options)?;
     crate::reload::watch_hangup().context("cannot watch for SIGHUP")?;
     crate::reload::watch_stop().context("cannot watch for SIGTERM")?;
     let mut reloader = crate::reload::Reloader::new(&path, options);

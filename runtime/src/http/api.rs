@@ -155,6 +155,9 @@ pub fn classify(model: &mut Model, body: &[u8]) -> Result<String, ApiError> {
     let Model::Classifier(c) = model else {
         return Err(wrong_kind("classifier"));
     };
+    if c.meta.embedding.is_some() {
+        return Err(wrong_kind("classifier"));
+    }
     let request: ClassifyRequest = parse(body)?;
     match (request.text, request.texts) {
         (Some(text), None) => {
@@ -182,6 +185,133 @@ pub fn classify(model: &mut Model, body: &[u8]) -> Result<String, ApiError> {
 #[derive(Serialize)]
 struct Results {
     results: Vec<ClassifyAnswer>,
+}
+
+/// `POST /v1/embed`: `{"text": "…"}` or `{"texts": ["…", …]}`, as [`ClassifyRequest`].
+pub type EmbedRequest = ClassifyRequest;
+
+/// One sentence vector, as `kinglet embed --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbedAnswer {
+    /// The text embedded.
+    pub text: String,
+    /// Its vector.
+    pub embedding: Vec<f32>,
+    /// The vector's length.
+    pub dimensions: usize,
+    /// True when the text was cut to the token limit.
+    pub truncated: bool,
+    /// Tokens the model saw.
+    pub tokens: usize,
+}
+
+/// Answers a `POST /v1/embed` body (JSON text).
+pub fn embed(model: &mut Model, body: &[u8]) -> Result<String, ApiError> {
+    let Model::Classifier(c) = model else {
+        return Err(wrong_kind("sentence-embedding model"));
+    };
+    if c.meta.embedding.is_none() {
+        return Err(wrong_kind("sentence-embedding model"));
+    }
+    let request: EmbedRequest = parse(body)?;
+    let mut one = |text: String| -> Result<EmbedAnswer, ApiError> {
+        let e = c.embed(&text, None)?;
+        Ok(EmbedAnswer {
+            text,
+            dimensions: e.vector.len(),
+            embedding: e.vector,
+            truncated: e.truncated,
+            tokens: e.tokens,
+        })
+    };
+    match (request.text, request.texts) {
+        (Some(text), None) => Ok(to_json(&one(text)?)),
+        (None, Some(texts)) if texts.len() <= MAX_TEXTS => {
+            let results = texts.into_iter().map(one).collect::<Result<Vec<_>, _>>()?;
+            Ok(to_json(&serde_json::json!({ "results": results })))
+        }
+        (None, Some(texts)) => Err(ApiError::bad_input(format!(
+            "{} texts in one request; at most {MAX_TEXTS}",
+            texts.len()
+        ))),
+        _ => Err(ApiError::bad_input(
+            "give exactly one of \"text\" (a string) or \"texts\" (a list of strings)",
+        )),
+    }
+}
+
+/// `POST /v1/search`: `{"query": "…", "k": 5}` against the index `serve --index` loaded.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    /// What to look for.
+    pub query: String,
+    /// How many documents to answer with (default 5, at most [`MAX_HITS`]).
+    #[serde(default)]
+    pub k: Option<usize>,
+}
+
+/// Documents one search may answer with.
+pub const MAX_HITS: usize = 100;
+
+/// One document found, as `kinglet search --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchHit {
+    /// Its position in the index.
+    pub document: usize,
+    /// Cosine similarity to the query.
+    pub score: f32,
+    /// Its text.
+    pub text: String,
+}
+
+/// Answers a `POST /v1/search` body: embeds the query with the served model and ranks the
+/// documents of `index` (built with that model: `model_sha256` must match).
+pub fn search(
+    model: &mut Model,
+    index: Option<&crate::index::Index>,
+    model_sha256: &str,
+    body: &[u8],
+) -> Result<String, ApiError> {
+    let Some(index) = index else {
+        return Err(ApiError {
+            status: 409,
+            exit_code: 2,
+            kind: "no_index",
+            message: "no index is served: start kinglet serve --http with --index FILE".into(),
+        });
+    };
+    if hex::encode(index.model_sha256) != model_sha256 {
+        return Err(ApiError {
+            status: 409,
+            exit_code: 4,
+            kind: "index_mismatch",
+            message: "the served index was built with another model; rebuild it with kinglet \
+                      index build"
+                .into(),
+        });
+    }
+    let Model::Classifier(c) = model else {
+        return Err(wrong_kind("sentence-embedding model"));
+    };
+    let request: SearchRequest = parse(body)?;
+    let k = request.k.unwrap_or(5);
+    if !(1..=MAX_HITS).contains(&k) {
+        return Err(ApiError::bad_input(format!("k is {k}; 1 to {MAX_HITS}")));
+    }
+    let vector = c.embed(&request.query, None)?.vector;
+    let hits: Vec<SearchHit> = index
+        .search(&vector, k)?
+        .into_iter()
+        .map(|h| SearchHit {
+            document: h.document,
+            score: h.score,
+            text: index.texts[h.document].clone(),
+        })
+        .collect();
+    Ok(to_json(
+        &serde_json::json!({"query": request.query, "hits": hits}),
+    ))
 }
 
 /// Answers a `POST /v1/forecast` body (JSON text).

@@ -9,6 +9,8 @@
 //! | `GET /v1/model`     | the [`crate::inspect::ModelReport`] of `kinglet inspect --json` |
 //! | `POST /v1/classify` | `{"text": "…"}` → one [`api::ClassifyAnswer`]; `{"texts": […]}` → `{"results": […]}` |
 //! | `POST /v1/forecast` | `{"rows": [[…], …]}` or `{"csv": "…"}`, optional `"plot": true` → [`api::ForecastAnswer`] |
+//! | `POST /v1/embed`    | `{"text": "…"}` → one [`api::EmbedAnswer`]; `{"texts": […]}` → `{"results": […]}` |
+//! | `POST /v1/search`   | `{"query": "…", "k": 5}` → `{"query": …, "hits": [`[`api::SearchHit`]`, …]}` (with `--index FILE`) |
 //!
 //! Errors are `{"error": MESSAGE, "exit_code": N, "kind": KIND}` with the exit code `kinglet`
 //! gives the same failure: 400 bad JSON or input (4), 401 no or wrong bearer token (2), 404,
@@ -58,6 +60,8 @@ pub struct HttpOptions {
     pub max_body_bytes: usize,
     /// Inference requests that may wait; more are answered 503.
     pub queue: usize,
+    /// The index `POST /v1/search` ranks (built with the served model).
+    pub index: Option<crate::index::Index>,
 }
 
 /// Why the server could not start.
@@ -173,7 +177,7 @@ impl HttpServer {
     /// [`crate::reload::watch_stop`] is installed); `reloader` swaps the model between
     /// requests and `on_reload` hears each attempt. The model runs on the calling thread.
     pub fn run(
-        self,
+        mut self,
         loaded: Loaded,
         path: &Path,
         reloader: &mut Reloader,
@@ -187,6 +191,7 @@ impl HttpServer {
             max_body_bytes: self.options.max_body_bytes,
         });
         let mut served = Served::new(loaded, path.to_owned(), &front)?;
+        served.index = self.options.index.take();
         let (tx, rx) = sync_channel::<Job>(self.options.queue.max(1));
         let front_thread = {
             let (server, front) = (self.server.clone(), front.clone());
@@ -212,12 +217,17 @@ impl HttpServer {
 struct Served {
     loaded: Loaded,
     path: PathBuf,
+    index: Option<crate::index::Index>,
 }
 
 impl Served {
     fn new(mut loaded: Loaded, path: PathBuf, front: &Front) -> Result<Served, Error> {
         publish(&mut loaded, &path, front)?;
-        Ok(Served { loaded, path })
+        Ok(Served {
+            loaded,
+            path,
+            index: None,
+        })
     }
 
     fn answer_until_stopped(
@@ -273,6 +283,13 @@ impl Served {
         let result =
             read_body(&mut job.request, front.max_body_bytes).and_then(|body| match job.endpoint {
                 CLASSIFY => api::classify(&mut self.loaded.model, &body),
+                EMBED => api::embed(&mut self.loaded.model, &body),
+                SEARCH => api::search(
+                    &mut self.loaded.model,
+                    self.index.as_ref(),
+                    &self.loaded.sha256_hex,
+                    &body,
+                ),
                 _ => api::forecast(&mut self.loaded.model, &body),
             });
         front.metrics.observe(job.arrived.elapsed());
@@ -283,7 +300,8 @@ impl Served {
 /// Makes `loaded` what `/v1/model`, `/healthz` and `/metrics` describe.
 fn publish(loaded: &mut Loaded, path: &Path, front: &Front) -> Result<(), Error> {
     let report = crate::inspect::model_report(loaded, path, false)?;
-    let kind = match loaded.model {
+    let kind = match &loaded.model {
+        Model::Classifier(c) if c.meta.embedding.is_some() => "embedder",
         Model::Classifier(_) => "classifier",
         Model::Forecaster(_) => "forecaster",
     };
@@ -319,6 +337,8 @@ const METRICS: &str = "/metrics";
 const MODEL: &str = "/v1/model";
 const CLASSIFY: &str = "/v1/classify";
 const FORECAST: &str = "/v1/forecast";
+const EMBED: &str = "/v1/embed";
+const SEARCH: &str = "/v1/search";
 const OTHER: &str = "other";
 
 /// The route of a path (query ignored), its metrics name and the method it takes.
@@ -331,6 +351,8 @@ fn route(url: &str) -> Option<(&'static str, Method)> {
         (MODEL, Method::Get),
         (CLASSIFY, Method::Post),
         (FORECAST, Method::Post),
+        (EMBED, Method::Post),
+        (SEARCH, Method::Post),
     ]
     .into_iter()
     .find(|(p, _)| *p == path)
@@ -550,6 +572,7 @@ mod tests {
             token: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             queue: DEFAULT_QUEUE,
+            index: None,
         };
         assert!(matches!(
             HttpServer::bind(options),
