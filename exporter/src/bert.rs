@@ -339,3 +339,20 @@ pub fn build(
     let logits = g.linear("classifier", pooled, out)?;
     g.finish(logits, "logits")
 }
+
+/// Builds a token classifier (`…ForTokenClassification`: NER, part of speech): `input_ids`
+/// `[1, S]` → `logits` `[S, num_labels]`, one row per token, from the `classifier` layer on
+/// every token of the last hidden state.
+pub fn build_token_classifier(
+    weights: Weights,
+    config: &Config,
+    flavour: Flavour,
+    num_labels: usize,
+    options: BuildOptions,
+) -> Result<TypedModel> {
+    let w = weights.with_prefix(flavour.prefix());
+    let (mut g, x) = encoder(&w, config, flavour, options)?;
+    let head = linear(&w, "classifier", num_labels, config.hidden_size)?;
+    let logits = g.linear("classifier", x, head)?;
+    g.finish(logits, "logits")
+}

@@ -260,11 +260,11 @@ pub fn instead_of(architecture: &str) -> String {
              RoBERTa, ELECTRA or ALBERT checkpoint (for instance distilbert-base-uncased, or xlm-roberta-base for \
              other languages) on the same data with AutoModelForSequenceClassification"
         ),
-        (_, Some("ForTokenClassification")) => {
-            "token classification (NER) is not exported yet; kinglet exports sequence \
-             classifiers (AutoModelForSequenceClassification)"
-                .into()
-        }
+        (_, Some("ForTokenClassification")) => format!(
+            "{family} token classification (NER) is not exported yet: kinglet exports BERT, \
+             RoBERTa, XLM-RoBERTa, CamemBERT and ELECTRA token classifiers \
+             (AutoModelForTokenClassification)"
+        ),
         (_, None) if family.ends_with("Model") => format!(
             "`{architecture}` is an encoder without a task head and without a \
              sentence-transformers pooling config: for sentence embeddings, export the folder \

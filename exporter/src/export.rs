@@ -115,6 +115,8 @@ pub struct BuiltClassifier {
     pub parameter_count: u64,
     /// Set for a sentence-embedding model (`labels` is then empty).
     pub embedding: Option<kinglet_runtime::manifest::EmbeddingMeta>,
+    /// A token classifier: logits for every token.
+    pub per_token: bool,
 }
 
 /// Reads a Hugging Face checkpoint directory and builds its graph.
@@ -137,6 +139,11 @@ pub fn build_hf_classifier(
         "CamembertForSequenceClassification",
         "ElectraForSequenceClassification",
         "AlbertForSequenceClassification",
+        "BertForTokenClassification",
+        "RobertaForTokenClassification",
+        "XLMRobertaForTokenClassification",
+        "CamembertForTokenClassification",
+        "ElectraForTokenClassification",
     ];
     if !supported.contains(&architecture.as_str()) {
         return Err(ExportError::Unsupported(format!(
@@ -176,19 +183,22 @@ pub fn build_hf_classifier(
                 max_tokens,
             )
         }
+        arch if arch.ends_with("ForTokenClassification") => {
+            let flavour = bert_flavour(arch);
+            let config: bert::Config = ck.arch_config()?;
+            let max_tokens = max_tokens.min(bert::max_tokens(&config, flavour));
+            let options = BuildOptions {
+                precision,
+                max_tokens,
+            };
+            let model =
+                bert::build_token_classifier(weights, &config, flavour, labels.len(), options)?;
+            (model, max_tokens)
+        }
         arch => {
             // XLM-RoBERTa and CamemBERT are RoBERTa's graph (Transformers subclasses it) with
             // a SentencePiece tokenizer
-            let flavour = if ["Roberta", "XLMRoberta", "Camembert"]
-                .iter()
-                .any(|f| arch.starts_with(f))
-            {
-                bert::Flavour::Roberta
-            } else if arch.starts_with("Electra") {
-                bert::Flavour::Electra
-            } else {
-                bert::Flavour::Bert
-            };
+            let flavour = bert_flavour(arch);
             let config: bert::Config = ck.arch_config()?;
             let max_tokens = max_tokens.min(bert::max_tokens(&config, flavour));
             let options = BuildOptions {
@@ -201,6 +211,7 @@ pub fn build_hf_classifier(
             )
         }
     };
+    let per_token = architecture.ends_with("ForTokenClassification");
     Ok(BuiltClassifier {
         model,
         architecture,
@@ -210,7 +221,23 @@ pub fn build_hf_classifier(
         tokenizer_json,
         parameter_count,
         embedding: None,
+        per_token,
     })
+}
+
+/// The BERT-family graph an architecture name uses: XLM-RoBERTa and CamemBERT are RoBERTa's
+/// (Transformers subclasses it) with a SentencePiece tokenizer.
+fn bert_flavour(architecture: &str) -> bert::Flavour {
+    if ["Roberta", "XLMRoberta", "Camembert"]
+        .iter()
+        .any(|f| architecture.starts_with(f))
+    {
+        bert::Flavour::Roberta
+    } else if architecture.starts_with("Electra") {
+        bert::Flavour::Electra
+    } else {
+        bert::Flavour::Bert
+    }
 }
 
 /// [`build_hf_classifier`] of a sentence-transformers folder: the encoder, its pooling and
@@ -251,6 +278,7 @@ fn build_sentence_embedder(
         tokenizer_json: ck.tokenizer_json()?,
         parameter_count,
         embedding: Some(sentence.meta(config.hidden_size)),
+        per_token: false,
     })
 }
 
@@ -294,6 +322,7 @@ pub fn export_hf_classifier(
         max_tokens: built.max_tokens,
         max_position_embeddings: built.max_tokens,
         embedding: built.embedding.clone(),
+        per_token: built.per_token,
     };
     let source = dir
         .file_name()
@@ -368,6 +397,22 @@ pub fn export_hf_classifier(
                     if drop_points > check.max_drop_points {
                         return Err(ExportError::QualityGate(format!(
                             "{} embeddings' mean cosine to f32 is {mean:.5} on {}: a drop of \
+                             {drop_points:.2} points, more than --max-drop {}; nothing written",
+                            options.precision,
+                            check.tsv.display(),
+                            check.max_drop_points
+                        )));
+                    }
+                }
+                report
+            }
+            _ if float.meta.per_token => {
+                let report = compare_tags(&mut float, &mut reloaded, options.check.as_ref())?;
+                if let (Some(check), Some(f1)) = (&options.check, report.entity_f1) {
+                    let drop_points = 100.0 * (1.0 - f1);
+                    if drop_points > check.max_drop_points {
+                        return Err(ExportError::QualityGate(format!(
+                            "{} entities agree with f32's at F1 {f1:.4} on {}: a drop of \
                              {drop_points:.2} points, more than --max-drop {}; nothing written",
                             options.precision,
                             check.tsv.display(),
@@ -472,15 +517,11 @@ fn compare_on_tsv(
     Ok(report)
 }
 
-/// Runs both embedding graphs on the `--check` file's texts (its first column; a first line
-/// reading `sentence` or `text` is a header), or on the self-test texts, and measures how far
-/// apart their vectors are: cosine similarity and absolute differences.
-fn compare_embeddings(
-    float: &mut Classifier,
-    quantized: &mut Classifier,
-    check: Option<&CheckOptions>,
-) -> Result<QuantizationReport> {
-    let (texts, data) = match check {
+/// The texts a quantized embedding or token-classification graph is compared on: the
+/// `--check` file's first column (a first line reading `sentence` or `text` is a header, at
+/// most `--check-rows`), or the self-test texts; and what to call them.
+fn check_texts(check: Option<&CheckOptions>) -> Result<(Vec<String>, String)> {
+    Ok(match check {
         None => (
             SELF_TEST_TEXTS.iter().map(|t| t.to_string()).collect(),
             "self-test".to_string(),
@@ -505,7 +546,73 @@ fn compare_embeddings(
                 .collect();
             (texts, check.tsv.display().to_string())
         }
+    })
+}
+
+/// Runs both token classifiers on the check texts (see [`check_texts`]) and measures how far
+/// apart they are: the F1 of the quantized graph's entities (label and span) against the float
+/// graph's, and the per-token logit differences.
+fn compare_tags(
+    float: &mut Classifier,
+    quantized: &mut Classifier,
+    check: Option<&CheckOptions>,
+) -> Result<QuantizationReport> {
+    let (texts, data) = check_texts(check)?;
+    crate::progress::stage(&format!(
+        "comparing with f32 on {data} ({} texts)",
+        texts.len()
+    ));
+    let (mut matched, mut float_count, mut quantized_count) = (0usize, 0usize, 0usize);
+    let (mut max_delta, mut sum_delta, mut count) = (0f32, 0f64, 0usize);
+    for (i, text) in texts.iter().enumerate() {
+        let key = |e: &kinglet_runtime::tag::Entity| (e.entity_group.clone(), e.start, e.end);
+        let f: Vec<_> = float.tag(text, None)?.entities.iter().map(key).collect();
+        let q: Vec<_> = quantized
+            .tag(text, None)?
+            .entities
+            .iter()
+            .map(key)
+            .collect();
+        matched += q.iter().filter(|e| f.contains(e)).count();
+        float_count += f.len();
+        quantized_count += q.len();
+        for (a, b) in float.outputs(text)?.iter().zip(quantized.outputs(text)?) {
+            let d = (a - b).abs();
+            max_delta = max_delta.max(d);
+            sum_delta += f64::from(d);
+            count += 1;
+        }
+        crate::progress::step(i as u64 + 1, texts.len() as u64);
+    }
+    let entity_f1 = match float_count + quantized_count {
+        0 => 1.0,
+        n => 2.0 * matched as f64 / n as f64,
     };
+    Ok(QuantizationReport {
+        data,
+        rows: texts.len(),
+        float_accuracy: None,
+        quantized_accuracy: None,
+        label_agreement: None,
+        max_abs_logit_delta: max_delta,
+        mean_abs_logit_delta: (sum_delta / count.max(1) as f64) as f32,
+        float_mse: None,
+        quantized_mse: None,
+        min_cosine: None,
+        mean_cosine: None,
+        entity_f1: Some(entity_f1),
+    })
+}
+
+/// Runs both embedding graphs on the `--check` file's texts (its first column; a first line
+/// reading `sentence` or `text` is a header), or on the self-test texts, and measures how far
+/// apart their vectors are: cosine similarity and absolute differences.
+fn compare_embeddings(
+    float: &mut Classifier,
+    quantized: &mut Classifier,
+    check: Option<&CheckOptions>,
+) -> Result<QuantizationReport> {
+    let (texts, data) = check_texts(check)?;
     crate::progress::stage(&format!(
         "comparing with f32 on {data} ({} texts)",
         texts.len()
@@ -544,6 +651,7 @@ fn compare_embeddings(
         quantized_mse: None,
         min_cosine: Some(min_cosine),
         mean_cosine: Some(sum_cosine / texts.len() as f64),
+        entity_f1: None,
     })
 }
 
@@ -589,5 +697,6 @@ fn compare(
         quantized_mse: None,
         min_cosine: None,
         mean_cosine: None,
+        entity_f1: None,
     })
 }

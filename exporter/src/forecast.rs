@@ -373,6 +373,7 @@ fn compare(
             quantized_mse: None,
             min_cosine: None,
             mean_cosine: None,
+            entity_f1: None,
         });
     };
     let series = read_csv(&check.csv, &options.norm.columns)?;
@@ -403,6 +404,7 @@ fn compare(
         quantized_mse: Some(q.mse),
         min_cosine: None,
         mean_cosine: None,
+        entity_f1: None,
     })
 }
 

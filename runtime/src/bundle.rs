@@ -560,6 +560,7 @@ mod tests {
                     max_tokens: 8,
                     max_position_embeddings: 8,
                     embedding: None,
+                    per_token: false,
                 }),
                 self_test: SelfTest::default(),
                 quantization: None,

@@ -117,9 +117,14 @@ impl Classifier {
         let report = meter.finish(parts, budget, at, || {
             // the arena must hold the worst request: the most words and the most tokens
             let embeds = classifier.meta.embedding.is_some();
+            let tags = classifier.meta.per_token;
             for text in classifier.worst_texts() {
                 if embeds {
                     classifier.embed(&text, Some(longest))?;
+                    continue;
+                }
+                if tags {
+                    classifier.tag(&text, Some(longest))?;
                     continue;
                 }
                 classifier.classify(&text, Some(longest))?;
@@ -379,17 +384,63 @@ impl Classifier {
         })
     }
 
-    /// The graph's raw output for one text at the bundle's token limit: logits, or the
-    /// embedding (what self-tests compare).
+    /// The entities of one text (a token classifier's bundle), grouped as Transformers'
+    /// token-classification pipeline with `aggregation_strategy="simple"` (see
+    /// [`crate::tag`]); truncated to `max_tokens` (the bundle's default when `None`).
+    pub fn tag(&mut self, text: &str, max_tokens: Option<usize>) -> Result<crate::tag::Tagged> {
+        let (detail, logits) = self.token_logits(text, max_tokens)?;
+        let entities =
+            crate::tag::group(&self.meta.labels, &detail, &logits, &self.tokenizer, text)?;
+        Ok(crate::tag::Tagged {
+            entities,
+            truncated: detail.tokens.truncated,
+            tokens: detail.tokens.ids.len(),
+        })
+    }
+
+    /// A token classifier's logits, one row per token.
+    fn token_logits(
+        &mut self,
+        text: &str,
+        max_tokens: Option<usize>,
+    ) -> Result<(crate::tokenize::TokenDetail, Vec<f32>)> {
+        if !self.meta.per_token {
+            return Err(Error::BadInput(
+                "this bundle classifies whole texts; it tags no tokens".into(),
+            ));
+        }
+        check_length(text.len())?;
+        let max_tokens = self.max_tokens(max_tokens)?;
+        if text.trim().is_empty() {
+            return Err(Error::BadInput("empty text: nothing to tag".into()));
+        }
+        self.in_arena(|c| {
+            let detail = c.tokenizer.encode_detailed(text, max_tokens)?;
+            let logits = c.logits_unscoped(&detail.tokens.ids, &detail.tokens.type_ids)?;
+            Ok((detail, logits))
+        })
+    }
+
+    /// The graph's raw output for one text at the bundle's token limit: logits (a token
+    /// classifier's for every token, row after row), or the embedding (what self-tests
+    /// compare).
     pub fn outputs(&mut self, text: &str) -> Result<Vec<f32>> {
+        if self.meta.per_token {
+            return Ok(self.token_logits(text, None)?.1);
+        }
         match self.meta.embedding {
             Some(_) => Ok(self.embed(text, None)?.vector),
             None => Ok(self.classify(text, None)?.logits),
         }
     }
 
-    /// Refuses to classify with an embedding model.
+    /// Refuses to classify with an embedding model or a token classifier.
     fn labelled(&self) -> Result<()> {
+        if self.meta.per_token {
+            return Err(Error::BadInput(
+                "this bundle tags tokens (kinglet tag); it does not classify whole texts".into(),
+            ));
+        }
         match self.meta.embedding {
             Some(_) => Err(Error::BadInput(
                 "this bundle makes sentence embeddings (kinglet embed); it has no labels to \
@@ -549,11 +600,14 @@ impl Classifier {
                 "the model's logits are not finite numbers".into(),
             ));
         }
-        if logits.len() != self.meta.outputs() {
+        let outputs = match self.meta.per_token {
+            true => ids.len() * self.meta.labels.len(),
+            false => self.meta.outputs(),
+        };
+        if logits.len() != outputs {
             return Err(Error::Inference(format!(
-                "graph returned {} values; the manifest says {}",
-                logits.len(),
-                self.meta.outputs()
+                "graph returned {} values; the manifest says {outputs}",
+                logits.len()
             )));
         }
         Ok(logits)

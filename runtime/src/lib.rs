@@ -55,6 +55,7 @@ pub mod model;
 pub mod reload;
 pub mod serve;
 pub mod signature;
+pub mod tag;
 pub mod verify;
 
 #[doc(hidden)]

@@ -178,7 +178,21 @@ impl ClassifierMeta {
                     crate::classify::MAX_TEXT_BYTES
                 ));
             }
-            check_expected(i, case, self.outputs())?;
+            if self.per_token {
+                // one row of logits per token of the case's text
+                let rows = case.expected.len() / self.labels.len().max(1);
+                if rows == 0 || rows > p {
+                    return Err(format!(
+                        "self-test case {i} expects {} values; a token classifier gives 1 to \
+                         {p} rows of {}",
+                        case.expected.len(),
+                        self.labels.len()
+                    ));
+                }
+                check_expected(i, case, rows * self.labels.len())?;
+            } else {
+                check_expected(i, case, self.outputs())?;
+            }
         }
         Ok(())
     }
@@ -300,6 +314,10 @@ pub struct QuantizationReport {
     /// Mean of those cosine similarities.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mean_cosine: Option<f64>,
+    /// F1 of the quantized graph's entities (label and span) against the float graph's
+    /// (token classifiers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_f1: Option<f64>,
 }
 
 /// The kind of model, with the metadata that kind needs.
@@ -364,6 +382,10 @@ pub struct ClassifierMeta {
     /// is the sentence's vector, not logits, and `labels` is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedding: Option<EmbeddingMeta>,
+    /// A token classifier (`…ForTokenClassification`, NER): the graph returns one row of
+    /// logits per token, `[tokens, labels]`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub per_token: bool,
 }
 
 /// What a sentence-embedding graph computes after the encoder, as its sentence-transformers
@@ -454,6 +476,7 @@ mod tests {
                 max_tokens: 128,
                 max_position_embeddings: 512,
                 embedding: None,
+                per_token: false,
             }),
             self_test: SelfTest {
                 tolerance: 0.25,

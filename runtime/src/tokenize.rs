@@ -173,6 +173,69 @@ fn strategy(truncation: PairTruncation) -> TruncationStrategy {
     }
 }
 
+/// A text's tokens with what token classification reads besides the ids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenDetail {
+    /// The ids, types and truncation, as [`TextTokenizer::encode`] gives them.
+    pub tokens: Tokens,
+    /// Each token's span in the text, in characters (Unicode scalar values), end exclusive.
+    pub offsets: Vec<(usize, usize)>,
+    /// True for the special tokens the template added (`[CLS]`, `[SEP]` …).
+    pub special: Vec<bool>,
+    /// Each token as the vocabulary spells it (`##ing`, `Ġthe`).
+    pub pieces: Vec<String>,
+}
+
+impl TextTokenizer {
+    /// [`TextTokenizer::encode`] with character offsets, the special-token mask and the token
+    /// strings.
+    pub fn encode_detailed(&mut self, text: &str, max_tokens: usize) -> Result<TokenDetail> {
+        self.truncate_to(max_tokens, PairTruncation::LongestFirst)?;
+        let encoding = self
+            .inner
+            .encode_char_offsets(text, true)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(TokenDetail {
+            tokens: tokens(&encoding),
+            offsets: encoding.get_offsets().to_vec(),
+            special: encoding
+                .get_special_tokens_mask()
+                .iter()
+                .map(|&m| m != 0)
+                .collect(),
+            pieces: encoding.get_tokens().to_vec(),
+        })
+    }
+
+    /// Token strings joined back into text by the tokenizer's decoder (`##` pieces glued,
+    /// byte-level pieces decoded), as Transformers' `convert_tokens_to_string`; without a
+    /// decoder, joined with spaces.
+    pub fn join_pieces(&self, pieces: &[String]) -> Result<String> {
+        match self.inner.get_decoder() {
+            Some(decoder) => tokenizers::Decoder::decode(decoder, pieces.to_vec())
+                .map_err(|e| Error::Tokenizer(e.to_string())),
+            None => Ok(pieces.join(" ")),
+        }
+    }
+
+    /// The id of the tokenizer's unknown token, when its model has one.
+    pub fn unk_id(&self) -> Option<u32> {
+        use tokenizers::models::ModelWrapper;
+        let token = match self.inner.get_model() {
+            ModelWrapper::WordPiece(m) => Some(m.unk_token.clone()),
+            ModelWrapper::BPE(m) => m.unk_token.clone(),
+            ModelWrapper::WordLevel(m) => Some(m.unk_token.clone()),
+            // (its unk id is private): the names SentencePiece models use
+            ModelWrapper::Unigram(_) => {
+                return ["<unk>", "[UNK]"]
+                    .iter()
+                    .find_map(|t| self.inner.token_to_id(t))
+            }
+        }?;
+        self.inner.token_to_id(&token)
+    }
+}
+
 fn tokens(encoding: &tokenizers::Encoding) -> Tokens {
     let wide = |v: &[u32]| v.iter().map(|&id| id as i64).collect();
     Tokens {

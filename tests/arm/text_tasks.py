@@ -5,10 +5,11 @@ sentence-transformers computed (tests/fixtures/hf/*/reference.json):
 
     python3 tests/arm/text_tasks.py BIN_DIR SCRATCH_DIR [RUNNER ...]
 
-exports the NLI, ELECTRA, ALBERT and sentence-transformers test checkpoints in f32 with
+exports the NLI, ELECTRA, ALBERT, NER and sentence-transformers test checkpoints in f32 with
 BIN_DIR/kinglet-export, then: 50 sentence pairs (logits within 1e-4, `--pairs` lines), the
 zero-shot cases (labels in the pipeline's order, scores within 1e-4), ELECTRA and ALBERT
-logits on their 15 texts (within 1e-4), 80 sentence embeddings (cosine >= 0.99999), and an
+logits on their 15 texts (within 1e-4), 80 sentence embeddings (cosine >= 0.99999), the
+entities of 80 sentences (equal to the token-classification pipeline's), and an
 index of examples/sst2-sentences.txt searched (f32 storage: recall 1).
 """
 import json
@@ -91,6 +92,17 @@ answers = [json.loads(l) for l in run("kinglet", "embed", "--model", model, "--j
 least = min(cosine(a["embedding"], r["embedding"]) for a, r in zip(answers, st["rows"]))
 assert len(answers) == 80 and least >= 0.99999, least
 print(f"embeddings: 80 sentences, min cosine to sentence-transformers {least:.7f}")
+
+ner = reference("bert-ner-f32")
+tagger = export("bert-ner-f32", 64)
+texts = "".join(r["text"] + "\n" for r in ner["rows"])
+answers = [json.loads(l) for l in run("kinglet", "tag", "--model", tagger, "--json", "-",
+                                      stdin=texts).splitlines()]
+key = lambda e: (e["entity_group"], e["word"], e["start"], e["end"])
+for a, r in zip(answers, ner["rows"]):
+    assert [key(e) for e in a["entities"]] == [key(e) for e in r["entities"]], (a, r)
+count = sum(len(r["entities"]) for r in ner["rows"])
+print(f"ner: 80 sentences, {count} entity groups equal to the pipeline's")
 
 index = os.path.join(scratch, "phrases.kidx")
 report = json.loads(run("kinglet", "index", "build", "--json", "--storage", "f32", "--model", model,

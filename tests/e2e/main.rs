@@ -24,4 +24,5 @@ mod sentiment;
 mod serial;
 mod shared;
 mod signing;
+mod tag;
 mod updates;

@@ -84,6 +84,9 @@ fn comparison(q: &QuantizationReport, precision: Precision) -> Vec<String> {
     if let Some(a) = q.label_agreement {
         lines.push(format!("  label agreement {:.2} %", 100.0 * a));
     }
+    if let Some(f1) = q.entity_f1 {
+        lines.push(format!("  entity F1 vs f32 {f1:.4}"));
+    }
     if let (Some(min), Some(mean)) = (q.min_cosine, q.mean_cosine) {
         lines.push(format!("  cosine to f32   min {min:.5}   mean {mean:.5}"));
         lines.push(format!(

@@ -47,14 +47,19 @@ pub struct Args {
     /// Set by `kinglet embed`: sentence vectors instead of labels.
     #[arg(skip)]
     embed: bool,
+    /// Set by `kinglet tag`: entities instead of labels.
+    #[arg(skip)]
+    tag: bool,
 }
 
-/// `kinglet embed [--model M] [--json] [--max-tokens N] [TEXT ... | --input FILE | -]`
+/// `kinglet embed` and `kinglet tag`: `[--model M] [--json] [--max-tokens N] [TEXT ... |
+/// --input FILE | -]`
 #[derive(Debug, clap::Args)]
 pub struct EmbedArgs {
     #[command(flatten)]
     model: ModelArg,
-    /// Print one JSON object per input: text, embedding, dimensions, truncated, tokens.
+    /// Print one JSON object per input: text, then embedding and dimensions (embed) or
+    /// entities (tag), truncated, tokens.
     #[arg(long)]
     json: bool,
     /// Truncate inputs to this many tokens, special tokens included [default: the bundle's].
@@ -63,26 +68,39 @@ pub struct EmbedArgs {
     /// Read one text per line from FILE (`-` for standard input).
     #[arg(long, short, value_name = "FILE", conflicts_with = "texts")]
     input: Option<PathBuf>,
-    /// Texts to embed; a single `-` reads lines from standard input.
+    /// Texts; a single `-` reads lines from standard input.
     #[arg(value_name = "TEXT", value_parser = clap::value_parser!(OsString))]
     texts: Vec<OsString>,
 }
 
 /// Runs `kinglet embed`: the classify command's inputs, answered with sentence vectors.
 pub fn run_embed(args: EmbedArgs) -> anyhow::Result<()> {
-    run(Args {
-        model: args.model,
-        json: args.json,
-        max_tokens: args.max_tokens,
-        input: args.input,
-        texts: args.texts,
-        pair: None,
-        pairs: false,
-        zero_shot: None,
-        hypothesis: DEFAULT_HYPOTHESIS.into(),
-        multi_label: false,
-        embed: true,
-    })
+    run(args.into_classify(true, false))
+}
+
+/// Runs `kinglet tag`: the classify command's inputs, answered with entities.
+pub fn run_tag(args: EmbedArgs) -> anyhow::Result<()> {
+    run(args.into_classify(false, true))
+}
+
+impl EmbedArgs {
+    fn into_classify(self, embed: bool, tag: bool) -> Args {
+        let args = self;
+        Args {
+            model: args.model,
+            json: args.json,
+            max_tokens: args.max_tokens,
+            input: args.input,
+            texts: args.texts,
+            pair: None,
+            pairs: false,
+            zero_shot: None,
+            hypothesis: DEFAULT_HYPOTHESIS.into(),
+            multi_label: false,
+            embed,
+            tag,
+        }
+    }
 }
 
 /// The zero-shot pipeline's default hypothesis.
@@ -100,6 +118,8 @@ enum Task {
     Single,
     /// One text, its sentence vector.
     Embed,
+    /// One text, its entities.
+    Tag,
     /// `FIRST<TAB>SECOND`: the pair's answer.
     Pairs,
     /// The candidate labels, ranked.
@@ -114,6 +134,9 @@ impl Task {
     fn of(args: &Args) -> anyhow::Result<Task> {
         if args.embed {
             return Ok(Task::Embed);
+        }
+        if args.tag {
+            return Ok(Task::Tag);
         }
         if args.pair.is_some() || args.pairs {
             return Ok(Task::Pairs);
@@ -160,6 +183,7 @@ impl Task {
 enum Answer {
     One(Classification),
     Vector(Embedding),
+    Entities(crate::tag::Tagged),
     Pair(Classification),
     Ranked(ZeroShot),
 }
@@ -201,15 +225,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         unsupported("this bundle is a forecaster, not a text model")?;
         unreachable!("refused above")
     };
-    match (&task, classifier.meta.embedding.is_some()) {
-        (Task::Embed, false) => unsupported(
-            "this bundle is a classifier; kinglet embed needs a sentence-embedding bundle \
+    let kind = match (&classifier.meta.embedding, classifier.meta.per_token) {
+        (Some(_), _) => Task::Embed,
+        (None, true) => Task::Tag,
+        (None, false) => Task::Single,
+    };
+    match (&task, &kind) {
+        (Task::Embed, Task::Embed) | (Task::Tag, Task::Tag) => {}
+        (Task::Embed, _) => unsupported(
+            "this bundle is not a sentence-embedding model; kinglet embed needs one \
              (kinglet-export bert on a sentence-transformers folder)",
         )?,
-        (Task::Embed, true) | (_, false) => {}
-        (_, true) => unsupported(
+        (Task::Tag, _) => unsupported(
+            "this bundle is not a token classifier; kinglet tag needs one (a \
+             …ForTokenClassification checkpoint)",
+        )?,
+        (_, Task::Embed) => unsupported(
             "this bundle makes sentence embeddings; it has no labels (use kinglet embed)",
         )?,
+        (_, Task::Tag) => unsupported(
+            "this bundle tags tokens; it does not classify whole texts (use kinglet tag)",
+        )?,
+        _ => {}
     }
     if let Some(n) = args.max_tokens {
         // one setting for every input: refused once, before any answer
@@ -252,6 +289,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .zero_shot(text, candidates, hypothesis, *multi_label, args.max_tokens)
                 .map(Answer::Ranked),
             (Task::Embed, None) => classifier.embed(text, args.max_tokens).map(Answer::Vector),
+            (Task::Tag, None) => classifier.tag(text, args.max_tokens).map(Answer::Entities),
             _ => classifier.classify(text, args.max_tokens).map(Answer::One),
         };
         match answer {
@@ -443,6 +481,40 @@ fn write_answer(
         Answer::Vector(e) => {
             let values: Vec<String> = e.vector.iter().map(|v| format!("{v:.6}")).collect();
             writeln!(out, "{}", values.join(" "))?;
+            Ok(())
+        }
+        Answer::Entities(t) if json => {
+            let v = serde_json::json!({
+                "text": text,
+                "entities": t.entities,
+                "truncated": t.truncated,
+                "tokens": t.tokens,
+            });
+            writeln!(out, "{v}")?;
+            Ok(())
+        }
+        Answer::Entities(t) => {
+            // `LABEL start..end "word" score` per entity, `;`-separated; `-` for none
+            let found: Vec<String> = t
+                .entities
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} {}..{} {:?} {:.4}",
+                        super::printable(&e.entity_group),
+                        e.start,
+                        e.end,
+                        e.word,
+                        e.score
+                    )
+                })
+                .collect();
+            let line = if found.is_empty() {
+                "-".into()
+            } else {
+                found.join("; ")
+            };
+            writeln!(out, "{line}")?;
             Ok(())
         }
         Answer::Pair(r) if json => {

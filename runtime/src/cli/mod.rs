@@ -79,6 +79,9 @@ enum Command {
     /// Sentence embeddings: one vector per argument or input line (a bundle exported from a
     /// sentence-transformers folder).
     Embed(classify::EmbedArgs),
+    /// Named entities (token classification): one line of entities per argument or input line
+    /// (a bundle exported from a …ForTokenClassification checkpoint).
+    Tag(classify::EmbedArgs),
     /// Build a local search index: every line of a file embedded and stored compactly.
     Index(index::IndexArgs),
     /// Search an index for the documents closest in meaning to a query (cosine, exact).
@@ -144,6 +147,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Classify(args) => classify::run(args),
         Command::Embed(args) => classify::run_embed(args),
+        Command::Tag(args) => classify::run_tag(args),
         Command::Index(args) => index::run_index(args),
         Command::Search(args) => index::run_search(args),
         Command::Eval(args) => eval::run(args),
