@@ -424,11 +424,17 @@ pub fn export_hf_classifier(
             }
             Some(check) => compare_on_tsv(&mut float, &mut reloaded, check)?,
             None => {
-                let texts: Vec<(String, Option<usize>)> = SELF_TEST_TEXTS
-                    .iter()
-                    .map(|t| (t.to_string(), None))
+                let texts: Vec<(String, Option<usize>)> = default_check_texts()
+                    .into_iter()
+                    .map(|t| (t, None))
                     .collect();
-                compare(&mut float, &mut reloaded, &texts, "self-test", &|| ())?
+                compare(
+                    &mut float,
+                    &mut reloaded,
+                    &texts,
+                    DEFAULT_CHECK_NAME,
+                    &|| (),
+                )?
             }
         };
         if let (Some(check), Some(f), Some(q)) = (
@@ -517,15 +523,29 @@ fn compare_on_tsv(
     Ok(report)
 }
 
+/// 1,000 SST-2 phrases (`examples/sst2-sentences.txt`), of which every fifth joins the
+/// self-test texts as the comparison of a quantized export without `--check`: a handful of
+/// texts says little about how often quantization changes an answer.
+const BUILT_IN_PHRASES: &str = include_str!("../../examples/sst2-sentences.txt");
+
+/// What the comparison without `--check` is called in the report.
+pub const DEFAULT_CHECK_NAME: &str = "self-test texts and 200 SST-2 phrases";
+
+/// The texts of the comparison without `--check`: the 5 self-test texts and 200 phrases.
+pub fn default_check_texts() -> Vec<String> {
+    SELF_TEST_TEXTS
+        .iter()
+        .map(|t| t.to_string())
+        .chain(BUILT_IN_PHRASES.lines().step_by(5).map(str::to_string))
+        .collect()
+}
+
 /// The texts a quantized embedding or token-classification graph is compared on: the
 /// `--check` file's first column (a first line reading `sentence` or `text` is a header, at
-/// most `--check-rows`), or the self-test texts; and what to call them.
+/// most `--check-rows`), or [`default_check_texts`]; and what to call them.
 fn check_texts(check: Option<&CheckOptions>) -> Result<(Vec<String>, String)> {
     Ok(match check {
-        None => (
-            SELF_TEST_TEXTS.iter().map(|t| t.to_string()).collect(),
-            "self-test".to_string(),
-        ),
+        None => (default_check_texts(), DEFAULT_CHECK_NAME.to_string()),
         Some(check) => {
             let bad = |e: std::io::Error| ExportError::io(&check.tsv)(e);
             let file = std::fs::File::open(&check.tsv).map_err(bad)?;

@@ -151,7 +151,10 @@ fn embed_prints_vectors_and_each_command_refuses_the_other_kind_of_text_bundle()
         .args(["embed", "--model"])
         .arg(crate::shared::shipped_sentiment())
         .arg("a fine film"));
-    r.assert_clean_error(3, &["classifier", "sentence-transformers"]);
+    r.assert_clean_error(
+        3,
+        &["not a sentence-embedding model", "sentence-transformers"],
+    );
 }
 
 #[test]
