@@ -88,6 +88,39 @@ fn int8_bundle_keeps_accuracy_and_agrees_with_float_on_sst2_dev() {
     }
 }
 
+/// q4 weights are block-quantized constants that only tract's own matmul reads: the f32
+/// kernels' fusion must leave them be (an export used to fail at its self-test with "Tensor
+/// storage is not plain"). Its stored comparison covers 205 texts, not 5.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn q4_export_of_the_sentiment_checkpoint_loads_and_compares_on_205_texts() {
+    let shared =
+        require_shared!("q4_export_of_the_sentiment_checkpoint_loads_and_compares_on_205_texts");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("q4.kinglet");
+    let options = ExportOptions {
+        precision: kinglet_exporter::quantize::Precision::Q4,
+        ..Default::default()
+    };
+    let report =
+        export_hf_classifier(&shared.join("models/sentiment-minilm-sst2"), &out, &options).unwrap();
+    let q = report.quantization.unwrap();
+    assert_eq!(q.rows, 205);
+    let agreement = q.label_agreement.unwrap();
+    assert!(agreement >= 0.97, "q4 label agreement {agreement}");
+    let mut c = Classifier::from_bundle(&Bundle::read(&out).unwrap()).unwrap();
+    assert_eq!(
+        c.classify("an uplifting, beautifully acted film", None)
+            .unwrap()
+            .label,
+        "positive"
+    );
+    eprintln!(
+        "q4: {} bytes; stored comparison on {} texts: agreement {agreement:.4}, max |Δ logit| {:.4}",
+        report.bundle_bytes, q.rows, q.max_abs_logit_delta
+    );
+}
+
 // f16 arithmetic is emulated (slowly) on CPUs without it, and under qemu: measured natively.
 #[cfg(target_arch = "x86_64")]
 #[test]

@@ -177,10 +177,12 @@ pub(crate) fn sole_successor(
 
 pub(crate) fn f32_const(model: &TypedModel, outlet: OutletId) -> TractResult<Option<Arc<Tensor>>> {
     let fact = model.outlet_fact(outlet)?;
+    // plain storage only: a q4 bundle's weights are f32 block-quantized constants, which the
+    // f32 kernels cannot read (tract's own block-quant matmul runs them)
     Ok(fact
         .konst
         .clone()
-        .filter(|k| k.datum_type() == f32::datum_type()))
+        .filter(|k| k.datum_type() == f32::datum_type() && k.try_as_plain_ram().is_ok()))
 }
 
 /// Where this CPU has a native f32 linear kernel, replaces each `einsum("mk,nk->mn", x, W)`
