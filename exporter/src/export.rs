@@ -158,26 +158,25 @@ pub fn build_hf_classifier(
     let tokenizer_json = ck.tokenizer_json()?;
     let weights = Weights::open(dir)?;
     let parameter_count = weights.parameter_count();
+    // the graph keeps as many positions as the longest input asked for, at most the model's
+    let limit = |positions: usize| {
+        let max_tokens = max_tokens.min(positions);
+        let options = BuildOptions {
+            precision,
+            max_tokens,
+        };
+        (max_tokens, options)
+    };
     let (model, max_tokens) = match architecture.as_str() {
         "DistilBertForSequenceClassification" => {
             let config: distilbert::Config = ck.arch_config()?;
-            let max_tokens = max_tokens.min(config.max_position_embeddings);
-            let options = BuildOptions {
-                precision,
-                max_tokens,
-            };
-            (
-                distilbert::build(weights, &config, labels.len(), options)?,
-                max_tokens,
-            )
+            let (max_tokens, options) = limit(config.max_position_embeddings);
+            let model = distilbert::build(weights, &config, labels.len(), options)?;
+            (model, max_tokens)
         }
         "AlbertForSequenceClassification" => {
             let config: albert::Config = ck.arch_config()?;
-            let max_tokens = max_tokens.min(config.max_position_embeddings);
-            let options = BuildOptions {
-                precision,
-                max_tokens,
-            };
+            let (max_tokens, options) = limit(config.max_position_embeddings);
             (
                 albert::build(weights, &config, labels.len(), options)?,
                 max_tokens,
@@ -186,29 +185,17 @@ pub fn build_hf_classifier(
         arch if arch.ends_with("ForTokenClassification") => {
             let flavour = bert_flavour(arch);
             let config: bert::Config = ck.arch_config()?;
-            let max_tokens = max_tokens.min(bert::max_tokens(&config, flavour));
-            let options = BuildOptions {
-                precision,
-                max_tokens,
-            };
+            let (max_tokens, options) = limit(bert::max_tokens(&config, flavour));
             let model =
                 bert::build_token_classifier(weights, &config, flavour, labels.len(), options)?;
             (model, max_tokens)
         }
         arch => {
-            // XLM-RoBERTa and CamemBERT are RoBERTa's graph (Transformers subclasses it) with
-            // a SentencePiece tokenizer
             let flavour = bert_flavour(arch);
             let config: bert::Config = ck.arch_config()?;
-            let max_tokens = max_tokens.min(bert::max_tokens(&config, flavour));
-            let options = BuildOptions {
-                precision,
-                max_tokens,
-            };
-            (
-                bert::build(weights, &config, flavour, labels.len(), options)?,
-                max_tokens,
-            )
+            let (max_tokens, options) = limit(bert::max_tokens(&config, flavour));
+            let model = bert::build(weights, &config, flavour, labels.len(), options)?;
+            (model, max_tokens)
         }
     };
     let per_token = architecture.ends_with("ForTokenClassification");

@@ -245,12 +245,14 @@ impl Index {
             };
             hits.push(Hit { document: i, score });
         }
-        hits.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then(a.document.cmp(&b.document))
-        });
-        hits.truncate(k);
+        // the best `k` first (a partial selection, not a sort of every document), then in order
+        let order =
+            |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.document.cmp(&b.document));
+        if k < hits.len() {
+            hits.select_nth_unstable_by(k, order);
+            hits.truncate(k);
+        }
+        hits.sort_by(order);
         Ok(hits)
     }
 

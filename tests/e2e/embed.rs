@@ -2,7 +2,7 @@
 //! on `tests/fixtures/hf/st-bert-mean` (made by `tests/fixtures/make_hf_fixtures.py`).
 
 use crate::cli::{kinglet, kinglet_export, run};
-use crate::shared::{copy_dir, hf_fixture};
+use crate::shared::{copy_dir, floats, hf_fixture};
 use kinglet_exporter::export::{export_hf_classifier, ExportOptions, ExportReport};
 use kinglet_exporter::quantize::Precision;
 use kinglet_runtime::classify::cosine;
@@ -13,14 +13,6 @@ use std::path::{Path, PathBuf};
 fn reference() -> serde_json::Value {
     let path = hf_fixture("st-bert-mean").join("reference.json");
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn floats(v: &serde_json::Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
 }
 
 /// Exports `dir` at `precision` into `tmp`.

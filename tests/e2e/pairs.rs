@@ -2,7 +2,7 @@
 //! fixture `tests/fixtures/hf/bert-nli-f32` (made by `tests/fixtures/make_hf_fixtures.py`).
 
 use crate::cli::{kinglet, run};
-use crate::shared::hf_fixture;
+use crate::shared::{floats, hf_fixture, ints};
 use kinglet_exporter::export::{export_hf_classifier, ExportOptions};
 use kinglet_runtime::tokenize::{PairTruncation, TextTokenizer};
 use kinglet_runtime::{Bundle, Classifier};
@@ -22,22 +22,6 @@ fn export_nli(dir: &Path, max_tokens: usize) -> PathBuf {
     };
     export_hf_classifier(&hf_fixture("bert-nli-f32"), &out, &options).unwrap();
     out
-}
-
-fn ints(v: &serde_json::Value) -> Vec<i64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_i64().unwrap())
-        .collect()
-}
-
-fn floats(v: &serde_json::Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
 }
 
 #[test]

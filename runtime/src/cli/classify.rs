@@ -11,19 +11,7 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    model: ModelArg,
-    /// Print one JSON object per input: text, label, score, logits, scores, truncated, tokens.
-    #[arg(long)]
-    json: bool,
-    /// Truncate inputs to this many tokens, special tokens included [default: the bundle's].
-    #[arg(long, value_name = "N")]
-    max_tokens: Option<usize>,
-    /// Read one text per line from FILE (`-` for standard input).
-    #[arg(long, short, value_name = "FILE", conflicts_with = "texts")]
-    input: Option<PathBuf>,
-    /// Texts to classify; a single `-` reads lines from standard input.
-    #[arg(value_name = "TEXT", value_parser = clap::value_parser!(OsString))]
-    texts: Vec<OsString>,
+    text: TextArgs,
     /// Classify one sentence pair (NLI premise and hypothesis, a cross-encoder's query and
     /// passage): the second text is the model's second segment, as Transformers'
     /// `tokenizer(first, second)` makes it.
@@ -52,14 +40,14 @@ pub struct Args {
     tag: bool,
 }
 
-/// `kinglet embed` and `kinglet tag`: `[--model M] [--json] [--max-tokens N] [TEXT ... |
-/// --input FILE | -]`
+/// What `classify`, `embed` and `tag` read: `[--model M] [--json] [--max-tokens N] [TEXT ... |
+/// --input FILE | -]`.
 #[derive(Debug, clap::Args)]
-pub struct EmbedArgs {
+pub struct TextArgs {
     #[command(flatten)]
     model: ModelArg,
-    /// Print one JSON object per input: text, then embedding and dimensions (embed) or
-    /// entities (tag), truncated, tokens.
+    /// Print one JSON object per input: the text and the command's answer (classify: label,
+    /// score, logits, scores; embed: embedding, dimensions; tag: entities), truncated, tokens.
     #[arg(long)]
     json: bool,
     /// Truncate inputs to this many tokens, special tokens included [default: the bundle's].
@@ -74,24 +62,19 @@ pub struct EmbedArgs {
 }
 
 /// Runs `kinglet embed`: the classify command's inputs, answered with sentence vectors.
-pub fn run_embed(args: EmbedArgs) -> anyhow::Result<()> {
+pub fn run_embed(args: TextArgs) -> anyhow::Result<()> {
     run(args.into_classify(true, false))
 }
 
 /// Runs `kinglet tag`: the classify command's inputs, answered with entities.
-pub fn run_tag(args: EmbedArgs) -> anyhow::Result<()> {
+pub fn run_tag(args: TextArgs) -> anyhow::Result<()> {
     run(args.into_classify(false, true))
 }
 
-impl EmbedArgs {
+impl TextArgs {
     fn into_classify(self, embed: bool, tag: bool) -> Args {
-        let args = self;
         Args {
-            model: args.model,
-            json: args.json,
-            max_tokens: args.max_tokens,
-            input: args.input,
-            texts: args.texts,
+            text: self,
             pair: None,
             pairs: false,
             zero_shot: None,
@@ -193,7 +176,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // is checked in one streaming pass and classified in a second, never held in memory: the
     // process's memory does not grow with the number of lines.
     let task = Task::of(&args)?;
-    let (inputs, count, blank) = match &args.input {
+    let (inputs, count, blank) = match &args.text.input {
         Some(file) if file.as_os_str() != "-" => {
             let mut count = 0usize;
             let blank = for_each_line(file, |line, text| {
@@ -216,12 +199,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let unsupported = |reason: &str| -> anyhow::Result<()> {
         Err(crate::Error::Unsupported {
-            path: args.model.path()?,
+            path: args.text.model.path()?,
             reason: reason.into(),
         }
         .into())
     };
-    let crate::model::Model::Classifier(mut classifier) = args.model.load()?.model else {
+    let crate::model::Model::Classifier(mut classifier) = args.text.model.load()?.model else {
         unsupported("this bundle is a forecaster, not a text model")?;
         unreachable!("refused above")
     };
@@ -248,7 +231,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         )?,
         _ => {}
     }
-    if let Some(n) = args.max_tokens {
+    if let Some(n) = args.text.max_tokens {
         // one setting for every input: refused once, before any answer
         let positions = classifier.meta.max_position_embeddings;
         if !(2..=positions).contains(&n) {
@@ -276,7 +259,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         let answer = match (&task, pair) {
             (_, Some((first, second))) => classifier
-                .classify_pair(first, second, args.max_tokens)
+                .classify_pair(first, second, args.text.max_tokens)
                 .map(Answer::Pair),
             (
                 Task::ZeroShot {
@@ -286,18 +269,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 },
                 None,
             ) => classifier
-                .zero_shot(text, candidates, hypothesis, *multi_label, args.max_tokens)
+                .zero_shot(
+                    text,
+                    candidates,
+                    hypothesis,
+                    *multi_label,
+                    args.text.max_tokens,
+                )
                 .map(Answer::Ranked),
-            (Task::Embed, None) => classifier.embed(text, args.max_tokens).map(Answer::Vector),
-            (Task::Tag, None) => classifier.tag(text, args.max_tokens).map(Answer::Entities),
-            _ => classifier.classify(text, args.max_tokens).map(Answer::One),
+            (Task::Embed, None) => classifier
+                .embed(text, args.text.max_tokens)
+                .map(Answer::Vector),
+            (Task::Tag, None) => classifier
+                .tag(text, args.text.max_tokens)
+                .map(Answer::Entities),
+            _ => classifier
+                .classify(text, args.text.max_tokens)
+                .map(Answer::One),
         };
         match answer {
-            Ok(result) => write_answer(&mut out, text, &result, args.json),
+            Ok(result) => write_answer(&mut out, text, &result, args.text.json),
             Err(e) if count <= 1 => Err(anyhow::Error::new(e).context(origin())),
             Err(e) => {
                 let e = anyhow::Error::new(e).context(origin());
-                if args.json {
+                if args.text.json {
                     let v = serde_json::json!({
                         "text": text,
                         "error": super::error_text(&e),
@@ -323,7 +318,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    match (&inputs, &args.input) {
+    match (&inputs, &args.text.input) {
         (Some(inputs), _) => {
             for input in inputs {
                 answer(&|| input.origin.clone(), &input.text)?;
@@ -576,8 +571,8 @@ pub(super) fn result_json(text: &str, r: &Classification) -> serde_json::Value {
 /// Reads and checks every input before any model work, so bad input fails fast and whole;
 /// also returns the blank lines skipped (of standard input).
 fn collect_inputs(args: &Args) -> anyhow::Result<(Vec<Input>, usize)> {
-    let from_stdin = args.texts.len() == 1 && args.texts[0] == "-";
-    if let Some(file) = &args.input {
+    let from_stdin = args.text.texts.len() == 1 && args.text.texts[0] == "-";
+    if let Some(file) = &args.text.input {
         if file.as_os_str() == "-" {
             return stdin_lines();
         }
@@ -600,13 +595,14 @@ fn collect_inputs(args: &Args) -> anyhow::Result<(Vec<Input>, usize)> {
         };
         return Ok((vec![input], 0));
     }
-    if args.texts.is_empty() {
+    if args.text.texts.is_empty() {
         return Err(CliError::Input(
             "nothing to classify: give TEXT arguments, --input FILE or -".into(),
         )
         .into());
     }
     let texts = args
+        .text
         .texts
         .iter()
         .enumerate()

@@ -78,10 +78,10 @@ enum Command {
     Classify(classify::Args),
     /// Sentence embeddings: one vector per argument or input line (a bundle exported from a
     /// sentence-transformers folder).
-    Embed(classify::EmbedArgs),
+    Embed(classify::TextArgs),
     /// Named entities (token classification): one line of entities per argument or input line
     /// (a bundle exported from a …ForTokenClassification checkpoint).
-    Tag(classify::EmbedArgs),
+    Tag(classify::TextArgs),
     /// Build a local search index: every line of a file embedded and stored compactly.
     Index(index::IndexArgs),
     /// Search an index for the documents closest in meaning to a query (cosine, exact).
