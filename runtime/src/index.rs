@@ -246,8 +246,11 @@ impl Index {
             hits.push(Hit { document: i, score });
         }
         // the best `k` first (a partial selection, not a sort of every document), then in order
-        let order =
-            |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.document.cmp(&b.document));
+        let order = |a: &Hit, b: &Hit| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.document.cmp(&b.document))
+        };
         if k < hits.len() {
             hits.select_nth_unstable_by(k, order);
             hits.truncate(k);
