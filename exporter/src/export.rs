@@ -598,16 +598,10 @@ fn compare_tags(
     Ok(QuantizationReport {
         data,
         rows: texts.len(),
-        float_accuracy: None,
-        quantized_accuracy: None,
-        label_agreement: None,
         max_abs_logit_delta: max_delta,
         mean_abs_logit_delta: (sum_delta / count.max(1) as f64) as f32,
-        float_mse: None,
-        quantized_mse: None,
-        min_cosine: None,
-        mean_cosine: None,
         entity_f1: Some(entity_f1),
+        ..Default::default()
     })
 }
 
@@ -649,16 +643,11 @@ fn compare_embeddings(
     Ok(QuantizationReport {
         data,
         rows: texts.len(),
-        float_accuracy: None,
-        quantized_accuracy: None,
-        label_agreement: None,
         max_abs_logit_delta: max_delta,
         mean_abs_logit_delta: (sum_delta / count.max(1) as f64) as f32,
-        float_mse: None,
-        quantized_mse: None,
         min_cosine: Some(min_cosine),
         mean_cosine: Some(sum_cosine / texts.len() as f64),
-        entity_f1: None,
+        ..Default::default()
     })
 }
 
@@ -700,10 +689,6 @@ fn compare(
         label_agreement: Some(agree as f64 / rows),
         max_abs_logit_delta: max_delta,
         mean_abs_logit_delta: (sum_delta / count.max(1) as f64) as f32,
-        float_mse: None,
-        quantized_mse: None,
-        min_cosine: None,
-        mean_cosine: None,
-        entity_f1: None,
+        ..Default::default()
     })
 }

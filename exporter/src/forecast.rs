@@ -364,16 +364,9 @@ fn compare(
         return Ok(QuantizationReport {
             data: "self-test".into(),
             rows: 2,
-            float_accuracy: None,
-            quantized_accuracy: None,
-            label_agreement: None,
             max_abs_logit_delta: max,
             mean_abs_logit_delta: (sum / n.max(1) as f64) as f32,
-            float_mse: None,
-            quantized_mse: None,
-            min_cosine: None,
-            mean_cosine: None,
-            entity_f1: None,
+            ..Default::default()
         });
     };
     let series = read_csv(&check.csv, &options.norm.columns)?;
@@ -395,16 +388,11 @@ fn compare(
     Ok(QuantizationReport {
         data: format!("{} rows {start}..{end}", check.csv.display()),
         rows: f.windows,
-        float_accuracy: None,
-        quantized_accuracy: None,
-        label_agreement: None,
         max_abs_logit_delta: 0.0,
         mean_abs_logit_delta: (q.mae - f.mae).abs() as f32,
         float_mse: Some(f.mse),
         quantized_mse: Some(q.mse),
-        min_cosine: None,
-        mean_cosine: None,
-        entity_f1: None,
+        ..Default::default()
     })
 }
 

@@ -281,8 +281,9 @@ pub struct MemoryManifest {
     pub measured_on: String,
 }
 
-/// The exporter's comparison of a quantized graph with the float graph it came from.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// The exporter's comparison of a quantized graph with the float graph it came from (each
+/// task fills the measures that mean something for it; the rest stay `None`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct QuantizationReport {
     /// What was compared: `self-test` texts, or the file given to `--check`.
     pub data: String,

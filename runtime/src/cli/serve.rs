@@ -7,7 +7,7 @@ use crate::reload::ReloadEvent;
 use crate::serve::{serve_reloading, RuntimeEngine};
 use anyhow::Context;
 use kinglet_firmware::Device;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -196,7 +196,10 @@ fn run_http(args: &Args, addr: &str) -> anyhow::Result<()> {
         if hex::encode(index.model_sha256) != loaded.sha256_hex {
             return Err(super::CliError::Input(format!(
                 "{} was built with another model than {}; rebuild it with kinglet index build",
-                args.index.as_deref().unwrap_or(Path::new("")).display(),
+                args.index
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new(""))
+                    .display(),
                 path.display()
             ))
             .into());
