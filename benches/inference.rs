@@ -76,7 +76,7 @@ fn sentiment(c: &mut Criterion) {
     let mut group = c.benchmark_group("sentiment");
     for (precision, path) in bundles {
         let mut classifier = Classifier::load(&path, &LoadOptions::default()).unwrap();
-        let longest = classifier.longest_input().unwrap();
+        let longest = classifier.text_mut().longest_input().unwrap();
         for tokens in [16, 64, 128] {
             let mut ids = longest[..tokens - 1].to_vec();
             ids.push(*longest.last().unwrap());

@@ -63,7 +63,8 @@ fn calls_while_classifying(c: &mut Classifier, texts: &[String]) -> SystemCalls 
         "shortest input: one word plus [CLS] and [SEP]"
     );
     assert_eq!(
-        tokens_seen.1, c.meta.max_tokens,
+        tokens_seen.1,
+        c.meta().max_tokens,
         "longest input: the model's limit"
     );
     calls

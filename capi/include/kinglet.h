@@ -37,6 +37,10 @@ typedef enum KingletKind {
   KingletClassifier = 1,
   // A time-series forecaster: [`kinglet_forecast`].
   KingletForecaster = 2,
+  // A sentence-embedding model: [`kinglet_embed`].
+  KingletEmbedder = 3,
+  // A token classifier (named entities); not answered through the C API yet.
+  KingletTagger = 4,
 } KingletKind;
 
 // A loaded model: opaque to C. Made by [`kinglet_load`], released by [`kinglet_free`]. One
@@ -138,6 +142,24 @@ enum KingletStatus kinglet_forecast(struct KingletModel *model,
                                     size_t window_len,
                                     float *out,
                                     size_t out_len);
+
+// Floats one sentence vector holds; 0 for a model that makes none.
+//
+// # Safety
+// `model` is null or a live handle.
+size_t kinglet_embedding_len(const struct KingletModel *model);
+
+// The sentence vector of `text` (NUL-terminated UTF-8), truncated to the bundle's token
+// limit, into `out` (`kinglet_embedding_len(model)` floats), pooled and normalized as the
+// model's sentence-transformers folder configured it.
+//
+// # Safety
+// `model` is a live handle; `text` a NUL-terminated string; `out` writable for `out_len`
+// floats.
+enum KingletStatus kinglet_embed(struct KingletModel *model,
+                                 const char *text,
+                                 float *out,
+                                 size_t out_len);
 
 #ifdef __cplusplus
 }  // extern "C"

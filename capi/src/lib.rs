@@ -9,8 +9,9 @@
 //! [`KingletStatus::KingletBadArgument`]); strings are NUL-terminated UTF-8; memory handed to
 //! the caller is either the caller's own buffer or owned by the model handle.
 
+use kinglet_runtime::manifest::ModelKind;
 use kinglet_runtime::memory::LoadOptions;
-use kinglet_runtime::{Error, Model};
+use kinglet_runtime::{Classifier, Embedder, Error, Forecaster, Model, TaskKind};
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::path::Path;
@@ -55,6 +56,10 @@ pub enum KingletKind {
     KingletClassifier = 1,
     /// A time-series forecaster: [`kinglet_forecast`].
     KingletForecaster = 2,
+    /// A sentence-embedding model: [`kinglet_embed`].
+    KingletEmbedder = 3,
+    /// A token classifier (named entities); not answered through the C API yet.
+    KingletTagger = 4,
 }
 
 /// A loaded model: opaque to C. Made by [`kinglet_load`], released by [`kinglet_free`]. One
@@ -109,6 +114,25 @@ fn status_of(e: &Error) -> KingletStatus {
 
 fn runtime_error(e: Error) -> KingletStatus {
     fail(status_of(&e), &e.to_string())
+}
+
+/// The refusal of a call (`call`) made for a `wanted` model on another kind.
+fn wrong_kind(model: &Model, call: &str, wanted: TaskKind) -> KingletStatus {
+    let found = model.kind();
+    let answer = match found {
+        TaskKind::Classifier => "kinglet_classify",
+        TaskKind::Forecaster => "kinglet_forecast",
+        TaskKind::Embedder => "kinglet_embed",
+        TaskKind::Tagger => "the kinglet CLI or HTTP API (kinglet tag)",
+    };
+    fail(
+        KingletStatus::KingletBadArgument,
+        &format!(
+            "this model is {}, not {}: {call} cannot answer with it; call {answer}",
+            found.described(),
+            wanted.described()
+        ),
+    )
 }
 
 /// The message of the last failed call on this thread, one line; empty after a success. Owned
@@ -193,9 +217,9 @@ pub unsafe extern "C" fn kinglet_load(
         Ok(l) => l,
         Err(e) => return runtime_error(e),
     };
-    let names: Vec<&str> = match &loaded.model {
-        Model::Classifier(c) => c.meta.labels.iter().map(String::as_str).collect(),
-        Model::Forecaster(f) => f.meta.targets.iter().map(String::as_str).collect(),
+    let names: Vec<&str> = match &loaded.manifest.model {
+        ModelKind::Classifier(c) => c.labels.iter().map(String::as_str).collect(),
+        ModelKind::Forecaster(f) => f.targets.iter().map(String::as_str).collect(),
     };
     let names = names
         .into_iter()
@@ -237,9 +261,11 @@ unsafe fn handle<'a>(model: *const KingletModel) -> Option<&'a KingletModel> {
 #[no_mangle]
 pub unsafe extern "C" fn kinglet_kind(model: *const KingletModel) -> KingletKind {
     // SAFETY: forwarded from the caller.
-    match unsafe { handle(model) }.map(|m| &m.model) {
-        Some(Model::Classifier(_)) => KingletKind::KingletClassifier,
-        Some(Model::Forecaster(_)) => KingletKind::KingletForecaster,
+    match unsafe { handle(model) }.map(|m| m.model.kind()) {
+        Some(TaskKind::Classifier) => KingletKind::KingletClassifier,
+        Some(TaskKind::Forecaster) => KingletKind::KingletForecaster,
+        Some(TaskKind::Embedder) => KingletKind::KingletEmbedder,
+        Some(TaskKind::Tagger) => KingletKind::KingletTagger,
         None => KingletKind::KingletNoModel,
     }
 }
@@ -274,10 +300,9 @@ pub unsafe extern "C" fn kinglet_label(model: *const KingletModel, index: usize)
 #[no_mangle]
 pub unsafe extern "C" fn kinglet_window_len(model: *const KingletModel) -> usize {
     // SAFETY: forwarded from the caller.
-    match unsafe { handle(model) }.map(|m| &m.model) {
-        Some(Model::Forecaster(f)) => f.meta.lookback * f.meta.columns.len(),
-        _ => 0,
-    }
+    unsafe { handle(model) }
+        .and_then(|m| m.model.task_ref::<Forecaster>())
+        .map_or(0, |f| f.meta.lookback * f.meta.columns.len())
 }
 
 /// Floats a forecast holds (horizon rows × targets, row-major); 0 for a classifier.
@@ -287,10 +312,9 @@ pub unsafe extern "C" fn kinglet_window_len(model: *const KingletModel) -> usize
 #[no_mangle]
 pub unsafe extern "C" fn kinglet_forecast_len(model: *const KingletModel) -> usize {
     // SAFETY: forwarded from the caller.
-    match unsafe { handle(model) }.map(|m| &m.model) {
-        Some(Model::Forecaster(f)) => f.meta.horizon * f.meta.targets.len(),
-        _ => 0,
-    }
+    unsafe { handle(model) }
+        .and_then(|m| m.model.task_ref::<Forecaster>())
+        .map_or(0, |f| f.meta.horizon * f.meta.targets.len())
 }
 
 /// Classifies `text` (NUL-terminated UTF-8), truncated to the bundle's token limit. Writes the
@@ -315,11 +339,8 @@ pub unsafe extern "C" fn kinglet_classify(
     if out.is_null() {
         return fail(KingletStatus::KingletBadArgument, "out is a null pointer");
     }
-    let Model::Classifier(classifier) = &mut m.model else {
-        return fail(
-            KingletStatus::KingletBadArgument,
-            "this model is a forecaster, not a classifier: call kinglet_forecast",
-        );
+    let Some(classifier) = m.model.task_mut::<Classifier>() else {
+        return wrong_kind(&m.model, "kinglet_classify", TaskKind::Classifier);
     };
     let labels = m.names.len();
     if !scores.is_null() && scores_len < labels {
@@ -374,11 +395,8 @@ pub unsafe extern "C" fn kinglet_forecast(
     let Some(m) = (unsafe { model.as_mut() }) else {
         return fail(KingletStatus::KingletBadArgument, "model is a null pointer");
     };
-    let Model::Forecaster(forecaster) = &mut m.model else {
-        return fail(
-            KingletStatus::KingletBadArgument,
-            "this model is a classifier, not a forecaster: call kinglet_classify",
-        );
+    let Some(forecaster) = m.model.task_mut::<Forecaster>() else {
+        return wrong_kind(&m.model, "kinglet_forecast", TaskKind::Forecaster);
     };
     if window.is_null() || out.is_null() {
         return fail(
@@ -402,6 +420,65 @@ pub unsafe extern "C" fn kinglet_forecast(
     // SAFETY: out is writable for out_len >= need floats (checked above).
     let dst = unsafe { std::slice::from_raw_parts_mut(out, need) };
     dst.copy_from_slice(&forecast.values[..need]);
+    set_error("");
+    KingletStatus::KingletOk
+}
+
+/// Floats one sentence vector holds; 0 for a model that makes none.
+///
+/// # Safety
+/// `model` is null or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn kinglet_embedding_len(model: *const KingletModel) -> usize {
+    // SAFETY: forwarded from the caller.
+    unsafe { handle(model) }
+        .and_then(|m| m.model.task_ref::<Embedder>())
+        .map_or(0, Embedder::dimensions)
+}
+
+/// The sentence vector of `text` (NUL-terminated UTF-8), truncated to the bundle's token
+/// limit, into `out` (`kinglet_embedding_len(model)` floats), pooled and normalized as the
+/// model's sentence-transformers folder configured it.
+///
+/// # Safety
+/// `model` is a live handle; `text` a NUL-terminated string; `out` writable for `out_len`
+/// floats.
+#[no_mangle]
+pub unsafe extern "C" fn kinglet_embed(
+    model: *mut KingletModel,
+    text: *const c_char,
+    out: *mut f32,
+    out_len: usize,
+) -> KingletStatus {
+    // SAFETY: forwarded from the caller.
+    let Some(m) = (unsafe { model.as_mut() }) else {
+        return fail(KingletStatus::KingletBadArgument, "model is a null pointer");
+    };
+    let Some(embedder) = m.model.task_mut::<Embedder>() else {
+        return wrong_kind(&m.model, "kinglet_embed", TaskKind::Embedder);
+    };
+    if out.is_null() {
+        return fail(KingletStatus::KingletBadArgument, "out is a null pointer");
+    }
+    let need = embedder.dimensions();
+    if out_len < need {
+        return fail(
+            KingletStatus::KingletBadArgument,
+            &format!("out holds {out_len} floats; this model's vectors have {need}"),
+        );
+    }
+    // SAFETY: forwarded from the caller.
+    let text = match unsafe { utf8(text, "text") } {
+        Ok(t) => t,
+        Err(status) => return status,
+    };
+    let embedding = match embedder.embed(text, None) {
+        Ok(e) => e,
+        Err(e) => return runtime_error(e),
+    };
+    // SAFETY: out is writable for out_len >= need floats (checked above).
+    let dst = unsafe { std::slice::from_raw_parts_mut(out, need) };
+    dst.copy_from_slice(&embedding.vector[..need]);
     set_error("");
     KingletStatus::KingletOk
 }

@@ -13,7 +13,7 @@ use kinglet_runtime::manifest::{
     ClassifierMeta, Manifest, ModelKind, QuantizationReport, SelfTest, SelfTestCase,
 };
 use kinglet_runtime::verify::max_deviation;
-use kinglet_runtime::Classifier;
+use kinglet_runtime::{Classifier, Embedder, Tagger, Task, TaskKind};
 use std::path::{Path, PathBuf};
 use tract_nnef::prelude::*;
 
@@ -342,8 +342,8 @@ pub fn export_hf_classifier(
     // The expected outputs come from the graph as the runtime will load it (NNEF bytes), and
     // are checked against the in-memory graph so a lossy serialization cannot slip through.
     crate::progress::stage("self-test: reloading the serialized graph");
-    let mut reloaded = Classifier::from_bundle(&bundle)?;
-    let mut in_memory = Classifier::with_engine(
+    let mut reloaded = kinglet_runtime::task::from_bundle(&bundle)?;
+    let mut in_memory = kinglet_runtime::task::text_with_engine(
         meta.clone(),
         tokenizer_json,
         Engine::from_typed(built.model)?,
@@ -351,14 +351,15 @@ pub fn export_hf_classifier(
     let mut cases = Vec::new();
     let mut round_trip_deviation = 0f32;
     for text in SELF_TEST_TEXTS {
-        let expected = reloaded.outputs(text)?;
-        let direct = in_memory.outputs(text)?;
-        round_trip_deviation = round_trip_deviation.max(max_deviation(&expected, &direct));
-        cases.push(SelfTestCase {
+        let mut case = SelfTestCase {
             text: Some(text.to_string()),
             window: None,
-            expected,
-        });
+            expected: Vec::new(),
+        };
+        case.expected = reloaded.self_test_outputs(&case)?;
+        let direct = in_memory.self_test_outputs(&case)?;
+        round_trip_deviation = round_trip_deviation.max(max_deviation(&case.expected, &direct));
+        cases.push(case);
     }
     drop(in_memory);
     if round_trip_deviation > 1e-5 {
@@ -374,11 +375,16 @@ pub fn export_hf_classifier(
     if options.precision != Precision::F32 {
         crate::progress::stage("building the f32 reference graph");
         let float = build_hf_classifier(dir, Precision::F32, options.max_tokens)?;
-        let mut float =
-            Classifier::with_engine(meta, tokenizer_json, Engine::from_typed(float.model)?)?;
-        let report = match &options.check {
-            _ if float.meta.embedding.is_some() => {
-                let report = compare_embeddings(&mut float, &mut reloaded, options.check.as_ref())?;
+        let mut float = kinglet_runtime::task::text_with_engine(
+            meta.clone(),
+            tokenizer_json,
+            Engine::from_typed(float.model)?,
+        )?;
+        let (float, reloaded) = (float.as_mut(), reloaded.as_mut());
+        let report = match (&options.check, meta.task()) {
+            (_, TaskKind::Embedder) => {
+                let report =
+                    compare_embeddings(typed(float)?, typed(reloaded)?, options.check.as_ref())?;
                 if let (Some(check), Some(mean)) = (&options.check, report.mean_cosine) {
                     let drop_points = 100.0 * (1.0 - mean);
                     if drop_points > check.max_drop_points {
@@ -393,8 +399,8 @@ pub fn export_hf_classifier(
                 }
                 report
             }
-            _ if float.meta.per_token => {
-                let report = compare_tags(&mut float, &mut reloaded, options.check.as_ref())?;
+            (_, TaskKind::Tagger) => {
+                let report = compare_tags(typed(float)?, typed(reloaded)?, options.check.as_ref())?;
                 if let (Some(check), Some(f1)) = (&options.check, report.entity_f1) {
                     let drop_points = 100.0 * (1.0 - f1);
                     if drop_points > check.max_drop_points {
@@ -409,15 +415,15 @@ pub fn export_hf_classifier(
                 }
                 report
             }
-            Some(check) => compare_on_tsv(&mut float, &mut reloaded, check)?,
-            None => {
+            (Some(check), _) => compare_on_tsv(typed(float)?, typed(reloaded)?, check)?,
+            (None, _) => {
                 let texts: Vec<(String, Option<usize>)> = default_check_texts()
                     .into_iter()
                     .map(|t| (t, None))
                     .collect();
                 compare(
-                    &mut float,
-                    &mut reloaded,
+                    typed(float)?,
+                    typed(reloaded)?,
                     &texts,
                     DEFAULT_CHECK_NAME,
                     &|| (),
@@ -485,7 +491,7 @@ fn compare_on_tsv(
     quantized: &mut Classifier,
     check: &CheckOptions,
 ) -> Result<QuantizationReport> {
-    let rows = read_labeled_tsv(&check.tsv, &float.meta.labels)?;
+    let rows = read_labeled_tsv(&check.tsv, &float.meta().labels)?;
     let n = check.rows.unwrap_or(usize::MAX).min(rows.len());
     let texts: Vec<(String, Option<usize>)> = rows
         .into_iter()
@@ -560,8 +566,8 @@ fn check_texts(check: Option<&CheckOptions>) -> Result<(Vec<String>, String)> {
 /// apart they are: the F1 of the quantized graph's entities (label and span) against the float
 /// graph's, and the per-token logit differences.
 fn compare_tags(
-    float: &mut Classifier,
-    quantized: &mut Classifier,
+    float: &mut Tagger,
+    quantized: &mut Tagger,
     check: Option<&CheckOptions>,
 ) -> Result<QuantizationReport> {
     let (texts, data) = check_texts(check)?;
@@ -570,25 +576,17 @@ fn compare_tags(
         texts.len()
     ));
     let (mut matched, mut float_count, mut quantized_count) = (0usize, 0usize, 0usize);
-    let (mut max_delta, mut sum_delta, mut count) = (0f32, 0f64, 0usize);
+    let mut deltas = Deltas::default();
     for (i, text) in texts.iter().enumerate() {
         let key = |e: &kinglet_runtime::tag::Entity| (e.entity_group.clone(), e.start, e.end);
-        let f: Vec<_> = float.tag(text, None)?.entities.iter().map(key).collect();
-        let q: Vec<_> = quantized
-            .tag(text, None)?
-            .entities
-            .iter()
-            .map(key)
-            .collect();
+        let (f, float_logits) = float.tag_with_logits(text, None)?;
+        let (q, quantized_logits) = quantized.tag_with_logits(text, None)?;
+        let f: Vec<_> = f.entities.iter().map(key).collect();
+        let q: Vec<_> = q.entities.iter().map(key).collect();
         matched += q.iter().filter(|e| f.contains(e)).count();
         float_count += f.len();
         quantized_count += q.len();
-        for (a, b) in float.outputs(text)?.iter().zip(quantized.outputs(text)?) {
-            let d = (a - b).abs();
-            max_delta = max_delta.max(d);
-            sum_delta += f64::from(d);
-            count += 1;
-        }
+        deltas.add(&float_logits, &quantized_logits);
         crate::progress::step(i as u64 + 1, texts.len() as u64);
     }
     let entity_f1 = match float_count + quantized_count {
@@ -598,19 +596,16 @@ fn compare_tags(
     Ok(QuantizationReport {
         data,
         rows: texts.len(),
-        max_abs_logit_delta: max_delta,
-        mean_abs_logit_delta: (sum_delta / count.max(1) as f64) as f32,
         entity_f1: Some(entity_f1),
-        ..Default::default()
+        ..deltas.report()
     })
 }
 
-/// Runs both embedding graphs on the `--check` file's texts (its first column; a first line
-/// reading `sentence` or `text` is a header), or on the self-test texts, and measures how far
+/// Runs both embedding graphs on the check texts (see [`check_texts`]) and measures how far
 /// apart their vectors are: cosine similarity and absolute differences.
 fn compare_embeddings(
-    float: &mut Classifier,
-    quantized: &mut Classifier,
+    float: &mut Embedder,
+    quantized: &mut Embedder,
     check: Option<&CheckOptions>,
 ) -> Result<QuantizationReport> {
     let (texts, data) = check_texts(check)?;
@@ -619,19 +614,14 @@ fn compare_embeddings(
         texts.len()
     ));
     let (mut min_cosine, mut sum_cosine) = (f64::INFINITY, 0f64);
-    let (mut max_delta, mut sum_delta, mut count) = (0f32, 0f64, 0usize);
+    let mut deltas = Deltas::default();
     for (i, text) in texts.iter().enumerate() {
         let f = float.embed(text, None)?.vector;
         let q = quantized.embed(text, None)?.vector;
-        let c = f64::from(kinglet_runtime::classify::cosine(&f, &q));
+        let c = f64::from(kinglet_runtime::embed::cosine(&f, &q));
         min_cosine = min_cosine.min(c);
         sum_cosine += c;
-        for (a, b) in f.iter().zip(&q) {
-            let d = (a - b).abs();
-            max_delta = max_delta.max(d);
-            sum_delta += f64::from(d);
-            count += 1;
-        }
+        deltas.add(&f, &q);
         crate::progress::step(i as u64 + 1, texts.len() as u64);
     }
     if texts.is_empty() {
@@ -643,11 +633,9 @@ fn compare_embeddings(
     Ok(QuantizationReport {
         data,
         rows: texts.len(),
-        max_abs_logit_delta: max_delta,
-        mean_abs_logit_delta: (sum_delta / count.max(1) as f64) as f32,
         min_cosine: Some(min_cosine),
         mean_cosine: Some(sum_cosine / texts.len() as f64),
-        ..Default::default()
+        ..deltas.report()
     })
 }
 
@@ -661,7 +649,7 @@ fn compare(
 ) -> Result<QuantizationReport> {
     let (mut agree, mut float_right, mut quant_right, mut labeled) =
         (0usize, 0usize, 0usize, 0usize);
-    let (mut max_delta, mut sum_delta, mut count) = (0f32, 0f64, 0usize);
+    let mut deltas = Deltas::default();
     for (text, label) in texts {
         let f = float.classify(text, None)?;
         let q = quantized.classify(text, None)?;
@@ -671,12 +659,7 @@ fn compare(
             float_right += (f.label_index == *label) as usize;
             quant_right += (q.label_index == *label) as usize;
         }
-        for (a, b) in f.logits.iter().zip(&q.logits) {
-            let d = (a - b).abs();
-            max_delta = max_delta.max(d);
-            sum_delta += d as f64;
-            count += 1;
-        }
+        deltas.add(&f.logits, &q.logits);
         tick();
     }
     let rows = texts.len().max(1) as f64;
@@ -687,8 +670,41 @@ fn compare(
         float_accuracy: accuracy(float_right),
         quantized_accuracy: accuracy(quant_right),
         label_agreement: Some(agree as f64 / rows),
-        max_abs_logit_delta: max_delta,
-        mean_abs_logit_delta: (sum_delta / count.max(1) as f64) as f32,
-        ..Default::default()
+        ..deltas.report()
+    })
+}
+
+/// The largest and mean absolute difference between the float and quantized outputs.
+#[derive(Default)]
+struct Deltas {
+    max: f32,
+    sum: f64,
+    count: usize,
+}
+
+impl Deltas {
+    fn add(&mut self, float: &[f32], quantized: &[f32]) {
+        for (a, b) in float.iter().zip(quantized) {
+            let d = (a - b).abs();
+            self.max = self.max.max(d);
+            self.sum += f64::from(d);
+            self.count += 1;
+        }
+    }
+
+    /// A report holding only the differences.
+    fn report(&self) -> QuantizationReport {
+        QuantizationReport {
+            max_abs_logit_delta: self.max,
+            mean_abs_logit_delta: (self.sum / self.count.max(1) as f64) as f32,
+            ..Default::default()
+        }
+    }
+}
+
+/// The task a text graph was built for, as its own type.
+fn typed<T: Task>(task: &mut dyn Task) -> Result<&mut T> {
+    kinglet_runtime::task::downcast(task).ok_or_else(|| {
+        ExportError::SelfTest("the reloaded bundle is not the task the graph was built as".into())
     })
 }

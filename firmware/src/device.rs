@@ -47,6 +47,38 @@ pub trait InferenceEngine {
         window: &[f32],
         out: &mut Vec<f32, MAX_FORECAST_VALUES>,
     ) -> Result<(), EngineError>;
+    /// Classifies a sentence pair (a classifier that reads pairs).
+    fn classify_pair(&mut self, first: &str, second: &str) -> Result<Classified, EngineError> {
+        let _ = (first, second);
+        Err(EngineError::new(
+            ErrorCode::WrongModelKind,
+            "this device classifies no sentence pairs",
+        ))
+    }
+    /// The sentence vector of a text, into `out` (an embedding model).
+    fn embed(
+        &mut self,
+        text: &str,
+        out: &mut Vec<f32, MAX_EMBEDDING_VALUES>,
+    ) -> Result<(), EngineError> {
+        let _ = (text, out);
+        Err(EngineError::new(
+            ErrorCode::WrongModelKind,
+            "this device makes no sentence vectors",
+        ))
+    }
+    /// The entities of a text, into `out` (a token classifier).
+    fn tag(
+        &mut self,
+        text: &str,
+        out: &mut Vec<TaggedEntity, MAX_ENTITIES>,
+    ) -> Result<(), EngineError> {
+        let _ = (text, out);
+        Err(EngineError::new(
+            ErrorCode::WrongModelKind,
+            "this device tags no entities",
+        ))
+    }
 }
 
 /// Counters of what the device has seen.
@@ -77,7 +109,7 @@ impl<E: InferenceEngine> Device<E> {
         let info = engine.info();
         let ring = match info.kind {
             ModelKind::Forecaster => Ring::new(info.lookback as usize, info.features as usize),
-            ModelKind::Classifier => None,
+            ModelKind::Classifier | ModelKind::Embedder | ModelKind::Tagger => None,
         };
         Device {
             engine,
@@ -101,7 +133,7 @@ impl<E: InferenceEngine> Device<E> {
         if !same_window {
             self.ring = match info.kind {
                 ModelKind::Forecaster => Ring::new(info.lookback as usize, info.features as usize),
-                ModelKind::Classifier => None,
+                ModelKind::Classifier | ModelKind::Embedder | ModelKind::Tagger => None,
             };
         }
         self.engine = engine;
@@ -212,18 +244,40 @@ fn answer<E: InferenceEngine>(
         Request::Info => Response::Info(info_now()),
         Request::Ping { nonce } => Response::Pong { nonce },
         Request::Classify { text } => match info.kind {
-            ModelKind::Classifier => match engine.classify(&text) {
-                Ok(c) => Response::Classified(c),
-                Err(e) => Response::Error {
-                    code: e.code,
-                    detail: e.detail,
-                },
-            },
-            ModelKind::Forecaster => wrong_kind("this device runs a forecaster"),
+            ModelKind::Classifier => classified(engine.classify(&text)),
+            other => wrong_kind(runs(other)),
+        },
+        Request::ClassifyPair { first, second } => match info.kind {
+            _ if first.len() + second.len() > MAX_TEXT_BYTES => error(
+                ErrorCode::BadInput,
+                "the pair's texts together exceed MAX_TEXT_BYTES",
+            ),
+            ModelKind::Classifier => classified(engine.classify_pair(&first, &second)),
+            other => wrong_kind(runs(other)),
+        },
+        Request::Embed { text } => match info.kind {
+            ModelKind::Embedder => {
+                let mut vector = Vec::new();
+                match engine.embed(&text, &mut vector) {
+                    Ok(()) => Response::Embedded { vector },
+                    Err(e) => engine_error(e),
+                }
+            }
+            other => wrong_kind(runs(other)),
+        },
+        Request::Tag { text } => match info.kind {
+            ModelKind::Tagger => {
+                let mut entities = Vec::new();
+                match engine.tag(&text, &mut entities) {
+                    Ok(()) => Response::Tagged { entities },
+                    Err(e) => engine_error(e),
+                }
+            }
+            other => wrong_kind(runs(other)),
         },
         Request::Forecast { window: values } => match info.kind {
             ModelKind::Forecaster => forecast(engine, &values),
-            ModelKind::Classifier => wrong_kind("this device runs a classifier"),
+            other => wrong_kind(runs(other)),
         },
         Request::Push { row } => match ring {
             // a NaN or infinity in the ring would spoil the next `lookback` forecasts
@@ -240,7 +294,7 @@ fn answer<E: InferenceEngine>(
                     error(ErrorCode::BadInput, "row has the wrong number of values")
                 }
             }
-            None => wrong_kind("this device runs a classifier"),
+            None => wrong_kind(runs(info.kind)),
         },
         Request::ForecastNow => match ring {
             Some(ring) if ring.is_full() => {
@@ -252,8 +306,32 @@ fn answer<E: InferenceEngine>(
                 ErrorCode::WindowNotFull,
                 "push lookback rows before ForecastNow",
             ),
-            None => wrong_kind("this device runs a classifier"),
+            None => wrong_kind(runs(info.kind)),
         },
+    }
+}
+
+/// What a device of this kind runs, for `WrongModelKind` details.
+fn runs(kind: ModelKind) -> &'static str {
+    match kind {
+        ModelKind::Classifier => "this device runs a classifier",
+        ModelKind::Forecaster => "this device runs a forecaster",
+        ModelKind::Embedder => "this device runs a sentence-embedding model",
+        ModelKind::Tagger => "this device runs a token classifier",
+    }
+}
+
+fn classified(answer: Result<Classified, EngineError>) -> Response {
+    match answer {
+        Ok(c) => Response::Classified(c),
+        Err(e) => engine_error(e),
+    }
+}
+
+fn engine_error(e: EngineError) -> Response {
+    Response::Error {
+        code: e.code,
+        detail: e.detail,
     }
 }
 
@@ -261,9 +339,6 @@ fn forecast<E: InferenceEngine>(engine: &mut E, window: &[f32]) -> Response {
     let mut values = Vec::new();
     match engine.forecast(window, &mut values) {
         Ok(()) => Response::Forecast { values },
-        Err(e) => Response::Error {
-            code: e.code,
-            detail: e.detail,
-        },
+        Err(e) => engine_error(e),
     }
 }

@@ -297,6 +297,78 @@ mod tests {
     }
 
     #[test]
+    fn classify_pair_request_bytes_are_pinned() {
+        let f = frame_of(
+            1,
+            4,
+            &Request::ClassifyPair {
+                first: bounded("a"),
+                second: bounded("b"),
+            },
+        );
+        assert_eq!(
+            f,
+            [0x0c, 0x01, 0x04, 0x07, 0x01, 0x61, 0x01, 0x62, 0x8b, 0xbd, 0xa4, 0x59, 0x00]
+        );
+    }
+
+    #[test]
+    fn embed_request_and_embedded_response_bytes_are_pinned() {
+        let f = frame_of(
+            1,
+            5,
+            &Request::Embed {
+                text: bounded("hi"),
+            },
+        );
+        assert_eq!(
+            f,
+            [0x0b, 0x01, 0x05, 0x08, 0x02, 0x68, 0x69, 0xa4, 0x39, 0x04, 0xed, 0x00]
+        );
+        let vector = heapless::Vec::from_slice(&[0.5, -1.0]).unwrap();
+        let f = frame_of(1, 5, &Response::Embedded { vector });
+        assert_eq!(
+            f,
+            [
+                0x05, 0x01, 0x05, 0x07, 0x02, 0x01, 0x01, 0x02, 0x3f, 0x01, 0x07, 0x80, 0xbf, 0xbc,
+                0x0c, 0x21, 0x1e, 0x00
+            ]
+        );
+    }
+
+    #[test]
+    fn tag_request_and_tagged_response_bytes_are_pinned() {
+        let f = frame_of(
+            1,
+            6,
+            &Request::Tag {
+                text: bounded("hi"),
+            },
+        );
+        assert_eq!(
+            f,
+            [0x0b, 0x01, 0x06, 0x09, 0x02, 0x68, 0x69, 0x11, 0x24, 0x18, 0x12, 0x00]
+        );
+        let mut entities = heapless::Vec::new();
+        entities
+            .push(TaggedEntity {
+                label: bounded("PER"),
+                score: 1.0,
+                start: 0,
+                end: 1,
+            })
+            .unwrap();
+        let f = frame_of(1, 6, &Response::Tagged { entities });
+        assert_eq!(
+            f,
+            [
+                0x09, 0x01, 0x06, 0x08, 0x01, 0x03, 0x50, 0x45, 0x52, 0x01, 0x03, 0x80, 0x3f, 0x06,
+                0x01, 0x30, 0x04, 0xe8, 0xd2, 0x00
+            ]
+        );
+    }
+
+    #[test]
     fn accumulator_resynchronizes_after_garbage() {
         let mut acc = FrameAccumulator::<64>::new();
         let mut stream = std::vec![0x13, 0x37, 0xff, 0x00];

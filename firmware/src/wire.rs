@@ -21,6 +21,10 @@ pub const MAX_WINDOW_VALUES: usize = 2560;
 pub const MAX_ROW_VALUES: usize = 32;
 /// Most values in a forecast (`horizon × targets`).
 pub const MAX_FORECAST_VALUES: usize = 1024;
+/// Most values in an `Embedded` vector (MiniLM's 384, BERT-base's 768, BERT-large's 1,024).
+pub const MAX_EMBEDDING_VALUES: usize = 1024;
+/// Most entities in a `Tagged` answer (a text of [`MAX_TEXT_BYTES`] rarely names more).
+pub const MAX_ENTITIES: usize = 32;
 /// Longest error detail, in bytes.
 pub const MAX_DETAIL_BYTES: usize = 96;
 /// Largest frame payload before COBS: version, id, the largest message, CRC.
@@ -61,6 +65,24 @@ pub enum Request {
     },
     /// 6 — forecast from the rows pushed so far (the last `lookback`).
     ForecastNow,
+    /// 7 — classify a sentence pair (NLI premise and hypothesis, a query and a passage);
+    /// the two texts together at most [`MAX_TEXT_BYTES`]. Answered with `Classified`.
+    ClassifyPair {
+        /// The first text.
+        first: String<MAX_TEXT_BYTES>,
+        /// The second text.
+        second: String<MAX_TEXT_BYTES>,
+    },
+    /// 8 — the sentence vector of a text (an embedding model).
+    Embed {
+        /// UTF-8 text.
+        text: String<MAX_TEXT_BYTES>,
+    },
+    /// 9 — the named entities of a text (a token classifier).
+    Tag {
+        /// UTF-8 text.
+        text: String<MAX_TEXT_BYTES>,
+    },
 }
 
 /// A response from the device; it carries the id of the request it answers.
@@ -98,6 +120,16 @@ pub enum Response {
         /// Human-readable detail.
         detail: String<MAX_DETAIL_BYTES>,
     },
+    /// 7 — answer to [`Request::Embed`]: the sentence vector.
+    Embedded {
+        /// The vector (`DeviceInfo::features` values).
+        vector: Vec<f32, MAX_EMBEDDING_VALUES>,
+    },
+    /// 8 — answer to [`Request::Tag`]: the entities in text order.
+    Tagged {
+        /// The entities.
+        entities: Vec<TaggedEntity, MAX_ENTITIES>,
+    },
 }
 
 /// What kind of model the device runs.
@@ -107,6 +139,10 @@ pub enum ModelKind {
     Classifier,
     /// 1 — time-series forecaster.
     Forecaster,
+    /// 2 — sentence-embedding model (`features` is the vector's length).
+    Embedder,
+    /// 3 — token classifier (`names` are its token labels, `O`, `B-PER` …).
+    Tagger,
 }
 
 /// Handshake and `Info` payload.
@@ -114,17 +150,17 @@ pub enum ModelKind {
 pub struct DeviceInfo {
     /// [`PROTOCOL_VERSION`] of the device.
     pub protocol_version: u8,
-    /// Classifier or forecaster.
+    /// What the model does.
     pub kind: ModelKind,
-    /// Labels (classifier) or input columns (forecaster).
+    /// Labels (classifier, tagger) or input columns (forecaster).
     pub names: Vec<String<MAX_NAME_BYTES>, MAX_NAMES>,
     /// Forecast columns in output order (forecaster; empty for a classifier).
     pub targets: Vec<String<MAX_NAME_BYTES>, MAX_NAMES>,
-    /// Longest text accepted, in bytes (classifiers; 0 otherwise).
+    /// Longest text accepted, in bytes (text models; 0 otherwise).
     pub max_text_bytes: u32,
     /// Rows of history (forecasters; 0 otherwise).
     pub lookback: u32,
-    /// Values per row (forecasters; 0 otherwise).
+    /// Values per row (forecasters), the vector's length (embedders); 0 otherwise.
     pub features: u32,
     /// Rows forecast (forecasters; 0 otherwise).
     pub horizon: u32,
@@ -143,6 +179,19 @@ pub struct Classified {
     pub score: f32,
     /// Logits in label order.
     pub logits: Vec<f32, MAX_NAMES>,
+}
+
+/// One entity of a [`Response::Tagged`]: its label and where it is in the text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaggedEntity {
+    /// Its label without the `B-`/`I-` prefix (`PER`, `LOC` …).
+    pub label: String<MAX_NAME_BYTES>,
+    /// Mean probability of its tokens' labels.
+    pub score: f32,
+    /// First character, counted in Unicode scalar values of the text.
+    pub start: u32,
+    /// One past its last character.
+    pub end: u32,
 }
 
 /// Why a request failed. Append-only; the wire value is the position.

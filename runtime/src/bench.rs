@@ -67,51 +67,11 @@ pub fn bench(
         return Err(Error::BadInput("--iterations must be at least 1".into()));
     }
     let memory = model.memory().cloned();
-    let (mut step, input_desc): (Box<dyn FnMut(usize) -> Result<()>>, String) = match model {
-        Model::Classifier(mut c) => {
-            let meta = c.meta.clone();
-            let (inputs, desc) = match input {
-                BenchInput::Texts { texts, source } => {
-                    if texts.is_empty() {
-                        return Err(Error::BadInput(format!("{source} has no text")));
-                    }
-                    let ids = texts
-                        .iter()
-                        .map(|t| c.token_ids(t))
-                        .collect::<Result<Vec<_>>>()?;
-                    let desc = format!("{} texts of {source}", ids.len());
-                    (ids, desc)
-                }
-                BenchInput::Tokens(tokens) => {
-                    let n = tokens.unwrap_or(meta.max_tokens);
-                    if n < 2 || n > meta.max_position_embeddings {
-                        return Err(Error::BadInput(format!(
-                            "--tokens must be between 2 and {}",
-                            meta.max_position_embeddings
-                        )));
-                    }
-                    let mut ids = c.longest_input()?;
-                    let last = *ids.last().unwrap_or(&0);
-                    ids.truncate(n - 1);
-                    ids.push(last);
-                    let desc = format!("{} tokens", ids.len());
-                    (vec![ids], desc)
-                }
-            };
-            (
-                Box::new(move |i| c.logits(&inputs[i % inputs.len()]).map(drop)),
-                desc,
-            )
-        }
-        Model::Forecaster(mut f) => {
-            let meta = f.meta.clone();
-            let window: Vec<f32> = (0..meta.lookback * meta.columns.len())
-                .map(|i| ((i as f32) * 0.1).sin())
-                .collect();
-            let desc = format!("{} rows × {} columns", meta.lookback, meta.columns.len());
-            (Box::new(move |_| f.forecast(&window).map(drop)), desc)
-        }
-    };
+    let mut model = model;
+    let crate::task::BenchRun {
+        mut step,
+        input: input_desc,
+    } = model.task_dyn().bench(input)?;
     let first = Instant::now();
     step(0)?;
     let first_inference_ms = first.elapsed().as_secs_f64() * 1e3;

@@ -1,44 +1,22 @@
-//! Text classification: tokenizer + graph + label mapping.
+//! Text classification: a whole text, or a sentence pair, to labels.
 
-use crate::bundle::Bundle;
+use crate::bench::BenchInput;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::manifest::{ClassifierMeta, ModelKind};
-use crate::memory::{LoadMeter, LoadOptions, MemoryReport, Parts};
-use crate::tokenize::{PairTruncation, TextTokenizer, Tokens};
+use crate::inspect::TaskReport;
+use crate::manifest::{ClassifierMeta, SelfTestCase};
+use crate::memory::{LoadOptions, MemoryReport};
+use crate::task::{BenchRun, Task, TaskKind};
+use crate::text::{TextModel, TextTask};
+use crate::tokenize::{PairTruncation, Tokens};
 use std::path::Path;
-use tract_nnef::prelude::*;
 
-/// Longest text accepted, in bytes. Tokenizing happens before truncation, so the text's length
-/// (not only the token limit) bounds a request's memory; the preflight tokenizes a text this
-/// long. Real sentences are far shorter (SST-2's longest is under 300 bytes).
-pub const MAX_TEXT_BYTES: usize = 16 * 1024;
+pub use crate::text::MAX_TEXT_BYTES;
 
 /// A loaded text classifier, ready to answer.
 #[derive(Debug)]
 pub struct Classifier {
-    /// Labels, truncation limits and scoring mode from the manifest.
-    pub meta: ClassifierMeta,
-    tokenizer: TextTokenizer,
-    engine: Engine,
-    memory: Option<MemoryReport>,
-    /// Rows of the word embedding table: token ids must be below it.
-    embedding_rows: Option<usize>,
-    /// How the graph tells a pair's second text from the first.
-    segments: Segments,
-}
-
-/// How a classifier's graph tells a sentence pair's two texts apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Segments {
-    /// By `token_type_ids`, its second input, with this many rows in the type table.
-    TokenTypes(usize),
-    /// By the pair template's separator tokens alone: the family has no token types
-    /// (DistilBERT, RoBERTa, XLM-R, CamemBERT), so the tokenizer's type ids are not read, as
-    /// Transformers does not pass them.
-    Separators,
-    /// Not at all: a BERT graph exported without `token_type_ids` (before kinglet read pairs).
-    Unread,
+    text: TextModel,
 }
 
 /// The answer for one text.
@@ -66,108 +44,14 @@ impl Classifier {
     /// needs more than the budget, and reserves the arena every later inference runs in (see
     /// [`crate::memory`]).
     pub fn load(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Classifier> {
-        let meter = LoadMeter::start();
+        let meter = crate::memory::LoadMeter::start();
         let file = crate::bundle::BundleFile::open(path)?;
-        Classifier::load_file(meter, file, options)
-    }
-
-    /// [`Classifier::load`] of an opened bundle file, measured from `meter`'s start.
-    pub(crate) fn load_file(
-        meter: LoadMeter,
-        file: crate::bundle::BundleFile,
-        options: &LoadOptions,
-    ) -> Result<Classifier> {
-        let unsupported = |reason: &str| Error::Unsupported {
-            path: file.path.clone(),
-            reason: reason.to_string(),
-        };
-        let ModelKind::Classifier(meta) = &file.manifest.model else {
-            return Err(unsupported("this bundle is a forecaster, not a classifier"));
-        };
-        file.check_trust(options.trusted.as_ref())?;
-        let budget = crate::memory::Budget::new(options, &file.manifest);
-        let before = meter.held();
-        let tokenizer = TextTokenizer::from_bytes(
-            file.tokenizer
-                .as_deref()
-                .ok_or_else(|| unsupported("classifier bundle has no tokenizer"))?,
-        )
-        .map_err(|e| Error::BadBundle {
-            path: file.path.clone(),
-            reason: e.to_string(),
-        })?;
-        let tokenizer_bytes = meter.held().saturating_sub(before);
-        let meta = meta.clone();
-        let architecture = file.manifest.architecture.clone();
-        let before = meter.held();
-        let model = file.read_graph()?;
-        let weights_bytes = crate::memory::constant_bytes(&model);
-        let path = file.path.clone();
-        drop(file);
-        let engine = Engine::from_typed(model)?;
-        let parts = Parts {
-            tokenizer_bytes,
-            weights_bytes,
-            model_bytes: meter.held().saturating_sub(before),
-        };
-        let mut classifier = Classifier::checked(meta, tokenizer, engine, &path, &architecture)?;
-        // The largest input a request may ask for: --max-tokens can go up to the positions.
-        let longest = classifier.meta.max_position_embeddings;
-        let at = format!("{longest} tokens");
-        let report = meter.finish(parts, budget, at, || {
-            // the arena must hold the worst request: the most words and the most tokens
-            let embeds = classifier.meta.embedding.is_some();
-            let tags = classifier.meta.per_token;
-            for text in classifier.worst_texts() {
-                if embeds {
-                    classifier.embed(&text, Some(longest))?;
-                    continue;
-                }
-                if tags {
-                    classifier.tag(&text, Some(longest))?;
-                    continue;
-                }
-                classifier.classify(&text, Some(longest))?;
-                // and as a pair of halves (a pair's texts share the byte limit)
-                if classifier.segments != Segments::Unread {
-                    let (first, second) = text.split_at(text.len() / 2);
-                    classifier.classify_pair(first, second, Some(longest))?;
-                }
-            }
-            Ok(())
-        })?;
-        classifier.memory = report;
-        Ok(classifier)
-    }
-
-    /// What the model holds and needs, when it was loaded with [`Classifier::load`] under
-    /// kinglet's allocator.
-    pub fn memory(&self) -> Option<&MemoryReport> {
-        self.memory.as_ref()
+        TextModel::load_task(meter, file, options)
     }
 
     /// Builds a classifier from a bundle, optimizing its graph for this CPU.
-    pub fn from_bundle(bundle: &Bundle) -> Result<Classifier> {
-        let unsupported = |reason: &str| Error::Unsupported {
-            path: bundle.path.clone(),
-            reason: reason.to_string(),
-        };
-        let ModelKind::Classifier(meta) = &bundle.manifest.model else {
-            return Err(unsupported("this bundle is a forecaster, not a classifier"));
-        };
-        let tokenizer_json = bundle
-            .tokenizer
-            .as_ref()
-            .ok_or_else(|| unsupported("classifier bundle has no tokenizer"))?;
-        let engine = Engine::from_nnef_tar(&bundle.graph)?;
-        let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
-        Classifier::checked(
-            meta.clone(),
-            tokenizer,
-            engine,
-            &bundle.path,
-            &bundle.manifest.architecture,
-        )
+    pub fn from_bundle(bundle: &crate::bundle::Bundle) -> Result<Classifier> {
+        TextModel::task_from_bundle(bundle)
     }
 
     /// Builds a classifier around an already prepared engine (the exporter uses this to run
@@ -178,76 +62,36 @@ impl Classifier {
         tokenizer_json: &[u8],
         engine: Engine,
     ) -> Result<Classifier> {
-        let tokenizer = TextTokenizer::from_bytes(tokenizer_json)?;
-        Classifier::checked(meta, tokenizer, engine, std::path::Path::new("bundle"), "")
+        TextModel::task_with_engine(meta, tokenizer_json, engine)
     }
 
-    /// Puts the parts together once the tokenizer is known to emit only ids the graph's
-    /// embedding table has rows for.
-    fn checked(
-        meta: ClassifierMeta,
-        tokenizer: TextTokenizer,
-        engine: Engine,
-        path: &std::path::Path,
-        architecture: &str,
-    ) -> Result<Classifier> {
-        let embedding_rows = engine.gather_rows();
-        if let (Some(rows), Some(max_id)) = (embedding_rows, tokenizer.max_id()) {
-            if max_id >= rows {
-                return Err(Error::BadBundle {
-                    path: path.to_owned(),
-                    reason: format!(
-                        "the tokenizer has token id {max_id}, past the {rows} rows of the \
-                         graph's embedding table"
-                    ),
-                });
-            }
-        }
-        let bad = |reason: String| Error::BadBundle {
-            path: path.to_owned(),
-            reason,
-        };
-        let segments = match engine.input_count() {
-            1 if architecture.is_empty() || architecture.starts_with("Bert") => Segments::Unread,
-            1 => Segments::Separators,
-            2 => Segments::TokenTypes(engine.input_rows(1).ok_or_else(|| {
-                bad("the graph's second input is not a token type lookup".into())
-            })?),
-            n => {
-                return Err(bad(format!(
-                    "the graph takes {n} inputs; a text classifier takes input_ids and at most \
-                     token_type_ids"
-                )))
-            }
-        };
-        Ok(Classifier {
-            meta,
-            tokenizer,
-            engine,
-            memory: None,
-            embedding_rows,
-            segments,
-        })
+    /// The text model inside: metadata, tokenizer and graph.
+    pub fn text(&self) -> &TextModel {
+        &self.text
     }
 
-    /// The special tokens written literally in `text` (see
-    /// [`crate::tokenize::TextTokenizer::special_tokens_in`]).
-    pub fn special_tokens_in(&self, text: &str) -> Vec<String> {
-        self.tokenizer.special_tokens_in(text)
+    /// What the model holds and needs, when it was loaded with [`Classifier::load`] under
+    /// kinglet's allocator.
+    pub fn memory(&self) -> Option<&MemoryReport> {
+        self.text.memory()
+    }
+
+    /// The text model inside, to run its graph on token ids directly.
+    pub fn text_mut(&mut self) -> &mut TextModel {
+        &mut self.text
+    }
+
+    /// Labels, token limits and scoring mode from the manifest.
+    pub fn meta(&self) -> &ClassifierMeta {
+        &self.text.meta
     }
 
     /// Classifies one text, truncated to `max_tokens` (the bundle's default when `None`).
     /// With a memory report (see [`Classifier::load`]) it runs inside the arena.
     pub fn classify(&mut self, text: &str, max_tokens: Option<usize>) -> Result<Classification> {
-        self.labelled()?;
-        check_length(text.len())?;
-        let max_tokens = self.max_tokens(max_tokens)?;
-        if text.trim().is_empty() {
-            return Err(Error::BadInput("empty text: nothing to classify".into()));
-        }
-        self.in_arena(|c| {
-            let tokens = c.tokenizer.encode(text, max_tokens)?;
-            c.answer(tokens)
+        let max_tokens = self.text.request(text, max_tokens, "classify")?;
+        self.text.run_text(text, max_tokens, |t, tokens, logits| {
+            Ok(answer(&t.meta, tokens, logits))
         })
     }
 
@@ -271,9 +115,8 @@ impl Classifier {
         max_tokens: Option<usize>,
         truncation: PairTruncation,
     ) -> Result<Classification> {
-        self.labelled()?;
-        check_length(first.len() + second.len())?;
-        let max_tokens = self.max_tokens(max_tokens)?;
+        crate::text::check_length(first.len() + second.len())?;
+        let max_tokens = self.text.max_tokens(max_tokens)?;
         for (which, text) in [("first", first), ("second", second)] {
             if text.trim().is_empty() {
                 return Err(Error::BadInput(format!(
@@ -281,12 +124,12 @@ impl Classifier {
                 )));
             }
         }
-        self.in_arena(|c| {
-            let tokens = c
-                .tokenizer
-                .encode_pair(first, second, max_tokens, truncation)?;
-            c.answer(tokens)
-        })
+        self.text.run_pair(
+            (first, second),
+            max_tokens,
+            truncation,
+            |t, tokens, logits| Ok(answer(&t.meta, tokens, logits)),
+        )
     }
 
     /// Zero-shot classification with an NLI model, as Transformers'
@@ -305,7 +148,7 @@ impl Classifier {
     ) -> Result<ZeroShot> {
         let entailment = self.entailment_index()?;
         let contradiction = if entailment == 0 {
-            self.meta.labels.len() - 1
+            self.text.meta.labels.len() - 1
         } else {
             0
         };
@@ -346,308 +189,146 @@ impl Classifier {
     /// The index of the model's entailment label: the first whose name starts with `entail`
     /// (any case), as the zero-shot pipeline finds it in `id2label`.
     pub fn entailment_index(&self) -> Result<usize> {
-        self.meta
-            .labels
+        let labels = &self.text.meta.labels;
+        labels
             .iter()
             .position(|l| l.to_lowercase().starts_with("entail"))
             .ok_or_else(|| {
                 Error::BadInput(format!(
                     "zero-shot classification needs an NLI model with an entailment label; this \
                      model's labels are {}",
-                    self.meta.labels.join(", ")
+                    labels.join(", ")
                 ))
             })
     }
 
-    /// The sentence embedding of one text (a bundle exported from a sentence-transformers
-    /// folder), pooled and normalized as the folder configured it; truncated to `max_tokens`
-    /// (the bundle's default when `None`).
-    pub fn embed(&mut self, text: &str, max_tokens: Option<usize>) -> Result<Embedding> {
-        if self.meta.embedding.is_none() {
-            return Err(Error::BadInput(
-                "this bundle is a classifier; it makes no sentence embeddings".into(),
-            ));
-        }
-        check_length(text.len())?;
-        let max_tokens = self.max_tokens(max_tokens)?;
-        if text.trim().is_empty() {
-            return Err(Error::BadInput("empty text: nothing to embed".into()));
-        }
-        self.in_arena(|c| {
-            let tokens = c.tokenizer.encode(text, max_tokens)?;
-            let vector = c.logits_unscoped(&tokens.ids, &tokens.type_ids)?;
-            Ok(Embedding {
-                vector,
-                truncated: tokens.truncated,
-                tokens: tokens.ids.len(),
-            })
-        })
-    }
-
-    /// The entities of one text (a token classifier's bundle), grouped as Transformers'
-    /// token-classification pipeline with `aggregation_strategy="simple"` (see
-    /// [`crate::tag`]); truncated to `max_tokens` (the bundle's default when `None`).
-    pub fn tag(&mut self, text: &str, max_tokens: Option<usize>) -> Result<crate::tag::Tagged> {
-        let (detail, logits) = self.token_logits(text, max_tokens)?;
-        let entities =
-            crate::tag::group(&self.meta.labels, &detail, &logits, &self.tokenizer, text)?;
-        Ok(crate::tag::Tagged {
-            entities,
-            truncated: detail.tokens.truncated,
-            tokens: detail.tokens.ids.len(),
-        })
-    }
-
-    /// A token classifier's logits, one row per token.
-    fn token_logits(
-        &mut self,
-        text: &str,
-        max_tokens: Option<usize>,
-    ) -> Result<(crate::tokenize::TokenDetail, Vec<f32>)> {
-        if !self.meta.per_token {
-            return Err(Error::BadInput(
-                "this bundle classifies whole texts; it tags no tokens".into(),
-            ));
-        }
-        check_length(text.len())?;
-        let max_tokens = self.max_tokens(max_tokens)?;
-        if text.trim().is_empty() {
-            return Err(Error::BadInput("empty text: nothing to tag".into()));
-        }
-        self.in_arena(|c| {
-            let detail = c.tokenizer.encode_detailed(text, max_tokens)?;
-            let logits = c.logits_unscoped(&detail.tokens.ids, &detail.tokens.type_ids)?;
-            Ok((detail, logits))
-        })
-    }
-
-    /// The graph's raw output for one text at the bundle's token limit: logits (a token
-    /// classifier's for every token, row after row), or the embedding (what self-tests
-    /// compare).
-    pub fn outputs(&mut self, text: &str) -> Result<Vec<f32>> {
-        if self.meta.per_token {
-            return Ok(self.token_logits(text, None)?.1);
-        }
-        match self.meta.embedding {
-            Some(_) => Ok(self.embed(text, None)?.vector),
-            None => Ok(self.classify(text, None)?.logits),
-        }
-    }
-
-    /// Refuses to classify with an embedding model or a token classifier.
-    fn labelled(&self) -> Result<()> {
-        if self.meta.per_token {
-            return Err(Error::BadInput(
-                "this bundle tags tokens (kinglet tag); it does not classify whole texts".into(),
-            ));
-        }
-        match self.meta.embedding {
-            Some(_) => Err(Error::BadInput(
-                "this bundle makes sentence embeddings (kinglet embed); it has no labels to \
-                 classify with"
-                    .into(),
-            )),
-            None => Ok(()),
-        }
-    }
-
     /// Whether the graph reads token types, so that a pair's second text is segment 1.
     pub fn has_token_types(&self) -> bool {
-        matches!(self.segments, Segments::TokenTypes(_))
+        self.text.has_token_types()
     }
 
-    fn max_tokens(&self, max_tokens: Option<usize>) -> Result<usize> {
-        let max_tokens = max_tokens.unwrap_or(self.meta.max_tokens);
-        if max_tokens < 2 || max_tokens > self.meta.max_position_embeddings {
-            return Err(Error::BadInput(format!(
-                "max tokens must be between 2 and {} for this model, got {max_tokens}",
-                self.meta.max_position_embeddings
-            )));
-        }
-        Ok(max_tokens)
-    }
-
-    /// Runs `f` inside the arena when the classifier was loaded with one.
-    fn in_arena<T>(&mut self, f: impl FnOnce(&mut Classifier) -> Result<T>) -> Result<T> {
-        let memory = self.memory.take();
-        let result = crate::memory::run_in_arena(memory.as_ref(), || f(self));
-        self.memory = memory;
-        result
-    }
-
-    fn answer(&mut self, tokens: Tokens) -> Result<Classification> {
-        let logits = self.logits_unscoped(&tokens.ids, &tokens.type_ids)?;
-        let scores = if self.meta.multi_label {
-            sigmoid(&logits)
-        } else {
-            softmax(&logits)
-        };
-        let (label_index, score) =
-            scores
-                .iter()
-                .copied()
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |best, (i, s)| {
-                    if s > best.1 {
-                        (i, s)
-                    } else {
-                        best
-                    }
-                });
-        Ok(Classification {
-            label_index,
-            label: self
-                .meta
-                .labels
-                .get(label_index)
-                .cloned()
-                .unwrap_or_default(),
-            score,
-            logits,
-            scores,
-            truncated: tokens.truncated,
-            tokens: tokens.ids.len(),
-        })
-    }
-
-    /// The engine, for inspection and profiling.
-    pub fn engine(&mut self) -> &mut Engine {
-        &mut self.engine
-    }
-
-    /// Token ids of a text that fills `max_tokens` (the largest input the bundle accepts).
-    pub fn longest_input(&mut self) -> Result<Vec<i64>> {
-        let text = self.longest_text();
-        Ok(self.tokenizer.encode(&text, self.meta.max_tokens)?.ids)
-    }
-
-    /// The largest text a request may carry ([`MAX_TEXT_BYTES`]), far past the token limit.
-    pub fn longest_text(&self) -> String {
-        let word = "kinglet ";
-        word.repeat(MAX_TEXT_BYTES / word.len())
-    }
-
-    /// The texts the arena preflight runs: [`Classifier::longest_text`] (words) and a text of
-    /// [`MAX_TEXT_BYTES`] punctuation, one token per byte, which is what makes the tokenizer
-    /// hold the most before truncation.
-    pub fn worst_texts(&self) -> [String; 2] {
-        let marks = ".,!?;:-'";
-        [
-            self.longest_text(),
-            marks.repeat(MAX_TEXT_BYTES / marks.len()),
-        ]
+    /// The special tokens written literally in `text` (see
+    /// [`crate::tokenize::TextTokenizer::special_tokens_in`]).
+    pub fn special_tokens_in(&self, text: &str) -> Vec<String> {
+        self.text.special_tokens_in(text)
     }
 
     /// Token ids of `text` as the model would see them (truncated to the bundle's limit).
     pub fn token_ids(&mut self, text: &str) -> Result<Vec<i64>> {
-        Ok(self.tokenizer.encode(text, self.meta.max_tokens)?.ids)
+        self.text.token_ids(text)
     }
 
     /// Runs the graph on token ids (one segment) and returns the raw logits (inside the
     /// arena, if any).
     pub fn logits(&mut self, ids: &[i64]) -> Result<Vec<f32>> {
-        self.in_arena(|c| c.logits_unscoped(ids, &[]))
-    }
-
-    /// `type_ids` empty: all tokens in segment 0.
-    fn logits_unscoped(&mut self, ids: &[i64], type_ids: &[i64]) -> Result<Vec<f32>> {
-        if let Some(rows) = self.embedding_rows {
-            if let Some(bad) = ids.iter().find(|&&id| id < 0 || id as u64 >= rows as u64) {
-                return Err(Error::BadInput(format!(
-                    "token id {bad} is not in the model's vocabulary of {rows} tokens"
-                )));
-            }
-        }
-        if ids.is_empty() {
-            return Err(Error::BadInput("no token ids to classify".into()));
-        }
-        let input = Tensor::from_shape(&[1, ids.len()], ids).map_err(Error::inference)?;
-        let second = type_ids.iter().any(|&t| t != 0);
-        let logits = match self.segments {
-            Segments::TokenTypes(rows) => {
-                if let Some(bad) = type_ids.iter().find(|&&t| t < 0 || t as u64 >= rows as u64) {
-                    return Err(Error::BadInput(format!(
-                        "token type {bad} is not one of the model's {rows} token types"
-                    )));
-                }
-                let types = if type_ids.is_empty() {
-                    Tensor::zero::<i64>(&[1, ids.len()]).map_err(Error::inference)?
-                } else if type_ids.len() == ids.len() {
-                    Tensor::from_shape(&[1, ids.len()], type_ids).map_err(Error::inference)?
-                } else {
-                    return Err(Error::BadInput(format!(
-                        "{} token types for {} token ids",
-                        type_ids.len(),
-                        ids.len()
-                    )));
-                };
-                self.engine
-                    .run_f32_inputs(tvec!(input.into_tvalue(), types.into_tvalue()))?
-            }
-            Segments::Unread if second => {
-                return Err(Error::BadInput(
-                    "this bundle's graph reads every token as the first text (it takes no \
-                     token_type_ids), so it cannot classify a sentence pair; export the \
-                     checkpoint again with this kinglet-export, which adds token types for \
-                     models with type_vocab_size 2 or more"
-                        .into(),
-                ))
-            }
-            Segments::Unread | Segments::Separators => self.engine.run_f32(input)?,
-        };
-        if logits.iter().any(|l| !l.is_finite()) {
-            return Err(Error::Inference(
-                "the model's logits are not finite numbers".into(),
-            ));
-        }
-        let outputs = match self.meta.per_token {
-            true => ids.len() * self.meta.labels.len(),
-            false => self.meta.outputs(),
-        };
-        if logits.len() != outputs {
-            return Err(Error::Inference(format!(
-                "graph returned {} values; the manifest says {outputs}",
-                logits.len()
-            )));
-        }
-        Ok(logits)
+        self.text.logits(ids)
     }
 }
-/// Refuses a request longer than [`MAX_TEXT_BYTES`] (a pair counts both texts).
-fn check_length(bytes: usize) -> Result<()> {
-    if bytes > MAX_TEXT_BYTES {
-        return Err(Error::BadInput(format!(
-            "text is {bytes} bytes; the limit is {MAX_TEXT_BYTES} bytes"
-        )));
-    }
-    Ok(())
-}
 
-/// A sentence embedding.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Embedding {
-    /// The vector.
-    pub vector: Vec<f32>,
-    /// True when the text was cut to the token limit.
-    pub truncated: bool,
-    /// Number of tokens the model saw, special tokens included.
-    pub tokens: usize,
-}
-
-/// Cosine similarity of two vectors (0 when either is all zeros).
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let denominator = norm(a) * norm(b);
-    if denominator == 0.0 {
-        0.0
+/// The classification of a graph's logits for `tokens`.
+fn answer(meta: &ClassifierMeta, tokens: Tokens, logits: Vec<f32>) -> Classification {
+    let scores = if meta.multi_label {
+        sigmoid(&logits)
     } else {
-        (dot / denominator) as f32
+        softmax(&logits)
+    };
+    let (label_index, score) = argmax(&scores);
+    Classification {
+        label_index,
+        label: meta.labels.get(label_index).cloned().unwrap_or_default(),
+        score,
+        logits,
+        scores,
+        truncated: tokens.truncated,
+        tokens: tokens.ids.len(),
     }
+}
+
+impl TextTask for Classifier {
+    fn wrap(text: TextModel) -> Classifier {
+        Classifier { text }
+    }
+
+    fn text_mut(&mut self) -> &mut TextModel {
+        &mut self.text
+    }
+
+    fn run_worst(&mut self, text: &str, longest: usize) -> Result<()> {
+        self.classify(text, Some(longest))?;
+        // and as a pair of halves (a pair's texts share the byte limit)
+        if self.text.reads_pairs() {
+            let (first, second) = text.split_at(text.len() / 2);
+            self.classify_pair(first, second, Some(longest))?;
+        }
+        Ok(())
+    }
+}
+
+impl Task for Classifier {
+    fn kind(&self) -> TaskKind {
+        TaskKind::Classifier
+    }
+
+    fn memory(&self) -> Option<&MemoryReport> {
+        self.text.memory()
+    }
+
+    fn engine(&mut self) -> &mut Engine {
+        self.text.engine()
+    }
+
+    fn largest_input(&mut self) -> Result<(tract_nnef::prelude::Tensor, String)> {
+        crate::text::largest_input(&mut self.text)
+    }
+
+    fn self_test_outputs(&mut self, case: &SelfTestCase) -> Result<Vec<f32>> {
+        Ok(self.classify(crate::task::case_text(case)?, None)?.logits)
+    }
+
+    fn bench(&mut self, input: BenchInput) -> Result<BenchRun<'_>> {
+        let (inputs, input) = crate::text::bench_inputs(&mut self.text, input)?;
+        Ok(BenchRun {
+            step: Box::new(move |i| self.text.logits(&inputs[i % inputs.len()]).map(drop)),
+            input,
+        })
+    }
+
+    fn report(&self) -> TaskReport {
+        let meta = &self.text.meta;
+        TaskReport::Classifier {
+            labels: meta.labels.clone(),
+            multi_label: meta.multi_label,
+            max_tokens: meta.max_tokens,
+            max_position_embeddings: meta.max_position_embeddings,
+        }
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
+
+/// The index and value of the largest score (the first of equals).
+pub(crate) fn argmax(scores: &[f32]) -> (usize, f32) {
+    scores
+        .iter()
+        .copied()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, s)| {
+            if s > best.1 {
+                (i, s)
+            } else {
+                best
+            }
+        })
 }
 
 /// The answer of [`Classifier::zero_shot`]: the candidate labels, best first, with their

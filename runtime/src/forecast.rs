@@ -3,8 +3,9 @@
 use crate::bundle::Bundle;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::manifest::{ForecasterMeta, ModelKind};
+use crate::manifest::{ForecasterMeta, ModelKind, SelfTestCase};
 use crate::memory::{LoadMeter, LoadOptions, MemoryReport, Parts};
+use crate::task::{BenchRun, Task, TaskKind};
 use std::path::Path;
 use tract_nnef::prelude::*;
 
@@ -83,10 +84,12 @@ impl Forecaster {
         options: &LoadOptions,
     ) -> Result<Forecaster> {
         let ModelKind::Forecaster(meta) = &file.manifest.model else {
-            return Err(Error::Unsupported {
-                path: file.path.clone(),
-                reason: "this bundle is not a forecaster".into(),
-            });
+            let found = crate::task::TaskKind::of(&file.manifest.model);
+            return Err(crate::text::wrong_task(
+                &file.path,
+                found,
+                TaskKind::Forecaster,
+            ));
         };
         file.check_trust(options.trusted.as_ref())?;
         let budget = crate::memory::Budget::new(options, &file.manifest);
@@ -134,10 +137,12 @@ impl Forecaster {
     /// Builds a forecaster from a bundle, optimizing its graph for this CPU.
     pub fn from_bundle(bundle: &Bundle) -> Result<Forecaster> {
         let ModelKind::Forecaster(meta) = &bundle.manifest.model else {
-            return Err(Error::Unsupported {
-                path: bundle.path.clone(),
-                reason: "this bundle is not a forecaster".into(),
-            });
+            let found = crate::task::TaskKind::of(&bundle.manifest.model);
+            return Err(crate::text::wrong_task(
+                &bundle.path,
+                found,
+                TaskKind::Forecaster,
+            ));
         };
         let engine = Engine::from_nnef_tar(&bundle.graph)?;
         Forecaster::with_engine(meta.clone(), engine)
@@ -317,5 +322,70 @@ impl Forecaster {
             mse_raw: se_raw.iter().map(|v| v / per_col).collect(),
             mae_raw: ae_raw.iter().map(|v| v / per_col).collect(),
         })
+    }
+}
+
+impl Task for Forecaster {
+    fn kind(&self) -> TaskKind {
+        TaskKind::Forecaster
+    }
+
+    fn memory(&self) -> Option<&MemoryReport> {
+        self.memory.as_ref()
+    }
+
+    fn engine(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    fn largest_input(&mut self) -> Result<(Tensor, String)> {
+        let (l, n) = (self.meta.lookback, self.meta.columns.len());
+        let shape = if self.meta.channels_first {
+            [1, n, l]
+        } else {
+            [1, l, n]
+        };
+        let window = vec![0f32; l * n];
+        let desc = format!("{l} rows × {n} columns");
+        Ok((
+            Tensor::from_shape(&shape, &window).map_err(Error::inference)?,
+            desc,
+        ))
+    }
+
+    fn self_test_outputs(&mut self, case: &SelfTestCase) -> Result<Vec<f32>> {
+        Ok(self.forecast(crate::task::case_window(case)?)?.normalized)
+    }
+
+    fn bench(&mut self, _input: crate::bench::BenchInput) -> Result<BenchRun<'_>> {
+        let (l, n) = (self.meta.lookback, self.meta.columns.len());
+        let window: Vec<f32> = (0..l * n).map(|i| ((i as f32) * 0.1).sin()).collect();
+        Ok(BenchRun {
+            step: Box::new(move |_| self.forecast(&window).map(drop)),
+            input: format!("{l} rows × {n} columns"),
+        })
+    }
+
+    fn report(&self) -> crate::inspect::TaskReport {
+        let f = &self.meta;
+        crate::inspect::TaskReport::Forecaster {
+            columns: f.columns.clone(),
+            targets: f.targets.clone(),
+            lookback: f.lookback,
+            horizon: f.horizon,
+            step_seconds: f.step_seconds,
+        }
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
     }
 }

@@ -345,7 +345,7 @@ pub fn exact_top_k(vectors: &[Vec<f32>], query: &[f32], k: usize) -> Vec<usize> 
     let mut scored: Vec<(usize, f32)> = vectors
         .iter()
         .enumerate()
-        .map(|(i, v)| (i, crate::classify::cosine(v, query)))
+        .map(|(i, v)| (i, crate::embed::cosine(v, query)))
         .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     scored.into_iter().take(k).map(|(i, _)| i).collect()

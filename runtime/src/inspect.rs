@@ -4,7 +4,7 @@
 use crate::engine::TensorSize;
 use crate::error::Result;
 use crate::kernels::KernelReport;
-use crate::manifest::{ModelKind, QuantizationReport};
+use crate::manifest::QuantizationReport;
 use crate::memory::MemoryReport;
 use crate::model::Loaded;
 use serde::Serialize;
@@ -82,6 +82,28 @@ pub enum TaskReport {
         /// Position embeddings of the checkpoint.
         max_position_embeddings: usize,
     },
+    /// A sentence-embedding model.
+    Embedder {
+        /// Length of the vectors.
+        dimensions: usize,
+        /// `mean`, `cls` or `max` over the tokens.
+        pooling: String,
+        /// True when the vectors have unit length.
+        normalized: bool,
+        /// Tokens per input, special tokens included.
+        max_tokens: usize,
+        /// Position embeddings of the checkpoint.
+        max_position_embeddings: usize,
+    },
+    /// A token classifier (named entities).
+    Tagger {
+        /// Token label names (`O`, `B-PER` …), in logit order.
+        labels: Vec<String>,
+        /// Tokens per input, special tokens included.
+        max_tokens: usize,
+        /// Position embeddings of the checkpoint.
+        max_position_embeddings: usize,
+    },
     /// A forecaster.
     Forecaster {
         /// Input columns, in order.
@@ -151,21 +173,7 @@ pub fn model_report(loaded: &mut Loaded, path: &Path, profile: bool) -> Result<M
     } else {
         m.name.clone()
     };
-    let task = match &m.model {
-        ModelKind::Classifier(c) => TaskReport::Classifier {
-            labels: c.labels.clone(),
-            multi_label: c.multi_label,
-            max_tokens: c.max_tokens,
-            max_position_embeddings: c.max_position_embeddings,
-        },
-        ModelKind::Forecaster(f) => TaskReport::Forecaster {
-            columns: f.columns.clone(),
-            targets: f.targets.clone(),
-            lookback: f.lookback,
-            horizon: f.horizon,
-            step_seconds: f.step_seconds,
-        },
-    };
+    let task = loaded.model.task().report();
     Ok(ModelReport {
         path: path.to_owned(),
         name,

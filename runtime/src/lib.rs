@@ -25,8 +25,8 @@
 //! }
 //! ```
 //!
-//! The surface: [`Model::load`] for any bundle (or [`Classifier::load`],
-//! [`Forecaster::load`]), [`LoadOptions`], the answers ([`Classification`], [`Forecast`]), the
+//! The surface: [`Model::load`] for any bundle, as the [`Task`] its manifest names (or
+//! [`Classifier::load`], [`Embedder::load`], [`Tagger::load`], [`Forecaster::load`]), [`LoadOptions`], the answers ([`Classification`], [`Forecast`]), the
 //! reports the CLI renders as text or JSON and the HTTP API returns ([`ModelReport`] from
 //! [`inspect::model_report`], [`ModelVerification`] from [`verify::verify_loaded`],
 //! [`BenchReport`] from [`bench::bench`], [`ClassifierEval`] and [`ForecasterEval`],
@@ -40,6 +40,7 @@
 pub mod baselines;
 pub mod bench;
 pub mod classify;
+pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod forecast;
@@ -56,6 +57,8 @@ pub mod reload;
 pub mod serve;
 pub mod signature;
 pub mod tag;
+pub mod task;
+pub mod text;
 pub mod verify;
 
 #[doc(hidden)]
@@ -91,6 +94,7 @@ pub(crate) mod workers;
 pub use bench::BenchReport;
 pub use bundle::Bundle;
 pub use classify::{Classification, Classifier};
+pub use embed::{Embedder, Embedding};
 pub use error::{Error, Result};
 pub use eval::{ClassifierEval, ForecasterEval};
 pub use forecast::{Forecast, Forecaster};
@@ -98,6 +102,8 @@ pub use inspect::ModelReport;
 pub use manifest::Manifest;
 pub use memory::{KingletAllocator, LoadOptions, MemoryReport};
 pub use model::{Loaded, Model};
+pub use tag::{Tagged, Tagger};
+pub use task::{Task, TaskKind};
 pub use verify::{ModelVerification, VerifyReport};
 
 /// Version of this crate, recorded in every bundle the exporter writes.

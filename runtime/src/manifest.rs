@@ -132,6 +132,17 @@ fn check_expected(i: usize, case: &SelfTestCase, outputs: usize) -> Result<(), S
 }
 
 impl ClassifierMeta {
+    /// The task of a text bundle: embeddings when it has an embedding, tagging when per
+    /// token, else classification.
+    pub fn task(&self) -> crate::task::TaskKind {
+        use crate::task::TaskKind;
+        match (&self.embedding, self.per_token) {
+            (Some(_), _) => TaskKind::Embedder,
+            (None, true) => TaskKind::Tagger,
+            (None, false) => TaskKind::Classifier,
+        }
+    }
+
     fn validate(&self, t: &SelfTest) -> Result<(), String> {
         use limits::*;
         match &self.embedding {

@@ -1,20 +1,16 @@
-//! A loaded model of either kind, for commands that take any bundle.
+//! A loaded bundle of any task, for commands that take any bundle.
 
 use crate::bundle::BundleFile;
-use crate::classify::Classifier;
 use crate::error::Result;
-use crate::forecast::Forecaster;
-use crate::manifest::{Manifest, ModelKind};
+use crate::manifest::Manifest;
 use crate::memory::{LoadMeter, LoadOptions, MemoryReport};
+use crate::task::{Task, TaskKind, TaskType};
 use std::path::Path;
 
-/// A classifier or a forecaster, loaded under a memory budget.
+/// A model of the task its bundle names, loaded under a memory budget (see [`crate::task`]).
 #[derive(Debug)]
-pub enum Model {
-    /// A text classifier.
-    Classifier(Box<Classifier>),
-    /// A time-series forecaster.
-    Forecaster(Box<Forecaster>),
+pub struct Model {
+    task: Box<dyn Task>,
 }
 
 /// A loaded model with what its bundle said about itself.
@@ -37,7 +33,7 @@ pub struct Loaded {
 }
 
 impl Model {
-    /// Loads any bundle with the memory preflight of its kind (see [`crate::memory`]).
+    /// Loads any bundle with the memory preflight of its task (see [`crate::memory`]).
     pub fn load(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Loaded> {
         let meter = LoadMeter::start();
         let file = BundleFile::open(path)?;
@@ -47,16 +43,9 @@ impl Model {
         let tokenizer_bytes = file.tokenizer.as_ref().map_or(0, Vec::len);
         let sha256_hex = file.sha256_hex();
         let signer = file.signer.clone();
-        let model = match &file.manifest.model {
-            ModelKind::Classifier(_) => {
-                Model::Classifier(Box::new(Classifier::load_file(meter, file, options)?))
-            }
-            ModelKind::Forecaster(_) => {
-                Model::Forecaster(Box::new(Forecaster::load_file(meter, file, options)?))
-            }
-        };
+        let task = crate::task::load(meter, file, options)?;
         Ok(Loaded {
-            model,
+            model: Model { task },
             manifest,
             file_bytes,
             graph_bytes,
@@ -66,50 +55,60 @@ impl Model {
         })
     }
 
+    /// A model around a task built another way (from a read [`crate::bundle::Bundle`]).
+    pub fn from_task(task: Box<dyn Task>) -> Model {
+        Model { task }
+    }
+
+    /// Which task the model does.
+    pub fn kind(&self) -> TaskKind {
+        self.task.kind()
+    }
+
+    /// The task, through the trait every task implements.
+    pub fn task(&self) -> &dyn Task {
+        self.task.as_ref()
+    }
+
+    /// The task, through the trait every task implements.
+    pub fn task_dyn(&mut self) -> &mut dyn Task {
+        self.task.as_mut()
+    }
+
+    /// The task as its own type, when it is one (`model.task_ref::<Forecaster>()`).
+    pub fn task_ref<T: Task>(&self) -> Option<&T> {
+        self.task.as_any().downcast_ref()
+    }
+
+    /// The task as its own type, when it is one (`model.task_mut::<Classifier>()`).
+    pub fn task_mut<T: Task>(&mut self) -> Option<&mut T> {
+        self.task.as_any_mut().downcast_mut()
+    }
+
+    /// The task as its own type, or the refusal naming what the bundle is and the command
+    /// that answers with it (`path` names the bundle).
+    pub fn into_task<T: Task + TaskType>(self, path: &Path) -> Result<T> {
+        let found = self.kind();
+        self.task
+            .into_any()
+            .downcast()
+            .map(|t| *t)
+            .map_err(|_| crate::text::wrong_task(path, found, T::KIND))
+    }
+
     /// The memory report of the load, when measured.
     pub fn memory(&self) -> Option<&MemoryReport> {
-        match self {
-            Model::Classifier(c) => c.memory(),
-            Model::Forecaster(f) => f.memory(),
-        }
+        self.task.memory()
     }
 
     /// The graph input of the largest request the model accepts, and its description
     /// (`128 tokens`, `96 rows × 7 columns`).
     pub fn largest_input(&mut self) -> Result<(tract_nnef::prelude::Tensor, String)> {
-        use tract_nnef::prelude::Tensor;
-        let inference = crate::error::Error::inference;
-        match self {
-            Model::Classifier(c) => {
-                let ids = c.longest_input()?;
-                let desc = format!("{} tokens", ids.len());
-                Ok((
-                    Tensor::from_shape(&[1, ids.len()], &ids).map_err(inference)?,
-                    desc,
-                ))
-            }
-            Model::Forecaster(f) => {
-                let (l, n) = (f.meta.lookback, f.meta.columns.len());
-                let shape = if f.meta.channels_first {
-                    [1, n, l]
-                } else {
-                    [1, l, n]
-                };
-                let window = vec![0f32; l * n];
-                let desc = format!("{l} rows × {n} columns");
-                Ok((
-                    Tensor::from_shape(&shape, &window).map_err(inference)?,
-                    desc,
-                ))
-            }
-        }
+        self.task.largest_input()
     }
 
     /// The graph engine, for inspection and profiling.
     pub fn engine(&mut self) -> &mut crate::engine::Engine {
-        match self {
-            Model::Classifier(c) => c.engine(),
-            Model::Forecaster(f) => f.engine(),
-        }
+        self.task.engine()
     }
 }

@@ -2,43 +2,72 @@
 //! byte transports it runs over.
 
 use crate::classify::Classifier;
+use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::forecast::Forecaster;
 use crate::model::{Loaded, Model};
+use crate::tag::Tagger;
+use crate::task::TaskKind;
 use kinglet_firmware::wire::{
     bounded, Classified, DeviceInfo, ErrorCode, ModelKind as WireKind, PROTOCOL_VERSION,
 };
-use kinglet_firmware::wire::{MAX_FORECAST_VALUES, MAX_NAMES, MAX_TEXT_BYTES};
+use kinglet_firmware::wire::{
+    TaggedEntity, MAX_EMBEDDING_VALUES, MAX_ENTITIES, MAX_FORECAST_VALUES, MAX_NAMES,
+    MAX_TEXT_BYTES,
+};
 use kinglet_firmware::{EngineError, InferenceEngine, Transport};
 use std::io::{Read, Write};
 use std::path::Path;
 
 /// A loaded model answering protocol requests.
-pub enum RuntimeEngine {
-    /// Text classification.
-    Classifier(Box<Classifier>),
-    /// Forecasting.
-    Forecaster(Box<Forecaster>),
+pub struct RuntimeEngine {
+    model: Model,
 }
 
 impl RuntimeEngine {
     /// Wraps a loaded model; refuses models the protocol cannot describe (more than
-    /// [`MAX_NAMES`] labels or columns).
+    /// [`MAX_NAMES`] labels or columns, or a task it has no requests for).
     pub fn from_loaded(loaded: Loaded, path: &Path) -> Result<RuntimeEngine> {
-        let too_many = |what: &str, n: usize| Error::Unsupported {
+        let refuse = |reason: String| Error::Unsupported {
             path: path.to_owned(),
-            reason: format!("{n} {what}: the serial protocol carries at most {MAX_NAMES}"),
+            reason,
         };
-        Ok(match loaded.model {
-            Model::Classifier(c) if c.meta.labels.len() > MAX_NAMES => {
-                return Err(too_many("labels", c.meta.labels.len()))
+        let model = loaded.model;
+        let names = match &loaded.manifest.model {
+            crate::manifest::ModelKind::Classifier(c) => c.labels.len(),
+            crate::manifest::ModelKind::Forecaster(f) => f.columns.len(),
+        };
+        let what = match model.kind() {
+            TaskKind::Forecaster => "columns",
+            _ => "labels",
+        };
+        if names > MAX_NAMES {
+            return Err(refuse(format!(
+                "{names} {what}: the serial protocol carries at most {MAX_NAMES}"
+            )));
+        }
+        if let Some(e) = model.task_ref::<Embedder>() {
+            if e.dimensions() > MAX_EMBEDDING_VALUES {
+                return Err(refuse(format!(
+                    "vectors of {} values: the serial protocol carries at most \
+                     {MAX_EMBEDDING_VALUES}",
+                    e.dimensions()
+                )));
             }
-            Model::Forecaster(f) if f.meta.columns.len() > MAX_NAMES => {
-                return Err(too_many("columns", f.meta.columns.len()))
-            }
-            Model::Classifier(c) => RuntimeEngine::Classifier(c),
-            Model::Forecaster(f) => RuntimeEngine::Forecaster(f),
-        })
+        }
+        Ok(RuntimeEngine { model })
+    }
+
+    fn classifier(&mut self) -> std::result::Result<&mut Classifier, EngineError> {
+        self.model
+            .task_mut::<Classifier>()
+            .ok_or_else(|| EngineError::new(ErrorCode::WrongModelKind, "not a classifier"))
+    }
+
+    fn forecaster(&mut self) -> std::result::Result<&mut Forecaster, EngineError> {
+        self.model
+            .task_mut::<Forecaster>()
+            .ok_or_else(|| EngineError::new(ErrorCode::WrongModelKind, "not a forecaster"))
     }
 }
 
@@ -70,31 +99,40 @@ impl InferenceEngine for RuntimeEngine {
             budget_bytes: 0,
             frames_rejected: 0,
         };
-        match self {
-            RuntimeEngine::Classifier(c) => {
-                info.names = names(&c.meta.labels);
-                info.max_text_bytes = MAX_TEXT_BYTES as u32;
+        let any = self.model.task().as_any();
+        info.kind = match self.model.kind() {
+            TaskKind::Classifier => WireKind::Classifier,
+            TaskKind::Embedder => WireKind::Embedder,
+            TaskKind::Tagger => WireKind::Tagger,
+            TaskKind::Forecaster => WireKind::Forecaster,
+        };
+        let text = any
+            .downcast_ref::<Classifier>()
+            .map(Classifier::text)
+            .or_else(|| any.downcast_ref::<Embedder>().map(Embedder::text))
+            .or_else(|| any.downcast_ref::<Tagger>().map(Tagger::text));
+        if let Some(text) = text {
+            info.names = names(&text.meta.labels);
+            info.max_text_bytes = MAX_TEXT_BYTES as u32;
+            if text.meta.embedding.is_some() {
+                info.features = text.meta.outputs() as u32;
             }
-            RuntimeEngine::Forecaster(f) => {
-                info.kind = WireKind::Forecaster;
-                info.names = names(&f.meta.columns);
-                info.targets = names(&f.meta.targets);
-                info.lookback = f.meta.lookback as u32;
-                info.features = f.meta.columns.len() as u32;
-                info.horizon = f.meta.horizon as u32;
-            }
+        }
+        if let Some(f) = any.downcast_ref::<Forecaster>() {
+            info.names = names(&f.meta.columns);
+            info.targets = names(&f.meta.targets);
+            info.lookback = f.meta.lookback as u32;
+            info.features = f.meta.columns.len() as u32;
+            info.horizon = f.meta.horizon as u32;
         }
         info
     }
 
     fn classify(&mut self, text: &str) -> std::result::Result<Classified, EngineError> {
-        let RuntimeEngine::Classifier(c) = self else {
-            return Err(EngineError::new(
-                ErrorCode::WrongModelKind,
-                "not a classifier",
-            ));
-        };
-        let r = c.classify(text, None).map_err(engine_error)?;
+        let r = self
+            .classifier()?
+            .classify(text, None)
+            .map_err(engine_error)?;
         Ok(Classified {
             label_index: r.label_index as u8,
             score: r.score,
@@ -102,18 +140,75 @@ impl InferenceEngine for RuntimeEngine {
         })
     }
 
+    fn classify_pair(
+        &mut self,
+        first: &str,
+        second: &str,
+    ) -> std::result::Result<Classified, EngineError> {
+        let r = self
+            .classifier()?
+            .classify_pair(first, second, None)
+            .map_err(engine_error)?;
+        Ok(Classified {
+            label_index: r.label_index as u8,
+            score: r.score,
+            logits: r.logits.iter().copied().take(MAX_NAMES).collect(),
+        })
+    }
+
+    fn embed(
+        &mut self,
+        text: &str,
+        out: &mut kinglet_firmware::heapless::Vec<f32, MAX_EMBEDDING_VALUES>,
+    ) -> std::result::Result<(), EngineError> {
+        let embedder = self
+            .model
+            .task_mut::<Embedder>()
+            .ok_or_else(|| EngineError::new(ErrorCode::WrongModelKind, "not an embedding model"))?;
+        let e = embedder.embed(text, None).map_err(engine_error)?;
+        out.clear();
+        out.extend_from_slice(&e.vector).map_err(|_| {
+            EngineError::new(
+                ErrorCode::InferenceFailed,
+                "vector larger than a frame carries",
+            )
+        })
+    }
+
+    fn tag(
+        &mut self,
+        text: &str,
+        out: &mut kinglet_firmware::heapless::Vec<TaggedEntity, MAX_ENTITIES>,
+    ) -> std::result::Result<(), EngineError> {
+        let tagger = self
+            .model
+            .task_mut::<Tagger>()
+            .ok_or_else(|| EngineError::new(ErrorCode::WrongModelKind, "not a token classifier"))?;
+        let tagged = tagger.tag(text, None).map_err(engine_error)?;
+        out.clear();
+        for e in &tagged.entities {
+            let entity = TaggedEntity {
+                label: bounded(&e.entity_group),
+                score: e.score,
+                start: e.start as u32,
+                end: e.end as u32,
+            };
+            out.push(entity).map_err(|_| {
+                EngineError::new(
+                    ErrorCode::InferenceFailed,
+                    "more entities than a frame carries",
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     fn forecast(
         &mut self,
         window: &[f32],
         out: &mut kinglet_firmware::heapless::Vec<f32, MAX_FORECAST_VALUES>,
     ) -> std::result::Result<(), EngineError> {
-        let RuntimeEngine::Forecaster(f) = self else {
-            return Err(EngineError::new(
-                ErrorCode::WrongModelKind,
-                "not a forecaster",
-            ));
-        };
-        let r = f.forecast(window).map_err(engine_error)?;
+        let r = self.forecaster()?.forecast(window).map_err(engine_error)?;
         out.clear();
         out.extend_from_slice(&r.values).map_err(|_| {
             EngineError::new(

@@ -9,8 +9,152 @@
 //! the text), its span from its first token's start to its last token's end, in characters.
 //! Entities labelled `O` are dropped.
 
+use crate::bench::BenchInput;
+use crate::engine::Engine;
 use crate::error::Result;
+use crate::inspect::TaskReport;
+use crate::manifest::{ClassifierMeta, SelfTestCase};
+use crate::memory::{LoadOptions, MemoryReport};
+use crate::task::{BenchRun, Task, TaskKind};
+use crate::text::{TextModel, TextTask};
 use crate::tokenize::{TextTokenizer, TokenDetail};
+use std::path::Path;
+
+/// A loaded token classifier, ready to answer.
+#[derive(Debug)]
+pub struct Tagger {
+    text: TextModel,
+}
+
+impl Tagger {
+    /// Loads a bundle file for serving, with the memory preflight of the longest text (see
+    /// [`crate::classify::Classifier::load`]).
+    pub fn load(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Tagger> {
+        let meter = crate::memory::LoadMeter::start();
+        let file = crate::bundle::BundleFile::open(path)?;
+        TextModel::load_task(meter, file, options)
+    }
+
+    /// Builds a tagger from a bundle, optimizing its graph for this CPU.
+    pub fn from_bundle(bundle: &crate::bundle::Bundle) -> Result<Tagger> {
+        TextModel::task_from_bundle(bundle)
+    }
+
+    /// Builds a tagger around an already prepared engine (the exporter's graph in memory).
+    pub fn with_engine(
+        meta: ClassifierMeta,
+        tokenizer_json: &[u8],
+        engine: Engine,
+    ) -> Result<Tagger> {
+        TextModel::task_with_engine(meta, tokenizer_json, engine)
+    }
+
+    /// Labels and token limits from the manifest.
+    pub fn meta(&self) -> &ClassifierMeta {
+        &self.text.meta
+    }
+
+    /// The text model inside: metadata, tokenizer and graph.
+    pub fn text(&self) -> &TextModel {
+        &self.text
+    }
+
+    /// The special tokens written literally in `text`.
+    pub fn special_tokens_in(&self, text: &str) -> Vec<String> {
+        self.text.special_tokens_in(text)
+    }
+
+    /// The entities of one text, grouped as Transformers' token-classification pipeline with
+    /// `aggregation_strategy="simple"`; truncated to `max_tokens` (the bundle's default when
+    /// `None`), inside the arena when loaded with one.
+    pub fn tag(&mut self, text: &str, max_tokens: Option<usize>) -> Result<Tagged> {
+        Ok(self.tag_with_logits(text, max_tokens)?.0)
+    }
+
+    /// [`Tagger::tag`], with the logits it grouped (`[tokens, labels]`, row-major).
+    pub fn tag_with_logits(
+        &mut self,
+        text: &str,
+        max_tokens: Option<usize>,
+    ) -> Result<(Tagged, Vec<f32>)> {
+        let max_tokens = self.text.request(text, max_tokens, "tag")?;
+        self.text
+            .run_detailed(text, max_tokens, |t, detail, logits| {
+                let entities = group(&t.meta.labels, &detail, &logits, t.tokenizer(), text)?;
+                let tagged = Tagged {
+                    entities,
+                    truncated: detail.tokens.truncated,
+                    tokens: detail.tokens.ids.len(),
+                };
+                Ok((tagged, logits))
+            })
+    }
+}
+
+impl TextTask for Tagger {
+    fn wrap(text: TextModel) -> Tagger {
+        Tagger { text }
+    }
+
+    fn text_mut(&mut self) -> &mut TextModel {
+        &mut self.text
+    }
+
+    fn run_worst(&mut self, text: &str, longest: usize) -> Result<()> {
+        self.tag(text, Some(longest)).map(drop)
+    }
+}
+
+impl Task for Tagger {
+    fn kind(&self) -> TaskKind {
+        TaskKind::Tagger
+    }
+
+    fn memory(&self) -> Option<&MemoryReport> {
+        self.text.memory()
+    }
+
+    fn engine(&mut self) -> &mut Engine {
+        self.text.engine()
+    }
+
+    fn largest_input(&mut self) -> Result<(tract_nnef::prelude::Tensor, String)> {
+        crate::text::largest_input(&mut self.text)
+    }
+
+    fn self_test_outputs(&mut self, case: &SelfTestCase) -> Result<Vec<f32>> {
+        Ok(self.tag_with_logits(crate::task::case_text(case)?, None)?.1)
+    }
+
+    fn bench(&mut self, input: BenchInput) -> Result<BenchRun<'_>> {
+        let (inputs, input) = crate::text::bench_inputs(&mut self.text, input)?;
+        Ok(BenchRun {
+            step: Box::new(move |i| self.text.logits(&inputs[i % inputs.len()]).map(drop)),
+            input,
+        })
+    }
+
+    fn report(&self) -> TaskReport {
+        let meta = &self.text.meta;
+        TaskReport::Tagger {
+            labels: meta.labels.clone(),
+            max_tokens: meta.max_tokens,
+            max_position_embeddings: meta.max_position_embeddings,
+        }
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
+}
 
 /// One entity found in a text.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -72,18 +216,7 @@ pub(crate) fn group(
             continue;
         }
         let scores = crate::classify::softmax(row);
-        let (label, score) =
-            scores
-                .iter()
-                .copied()
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |best, (j, s)| {
-                    if s > best.1 {
-                        (j, s)
-                    } else {
-                        best
-                    }
-                });
+        let (label, score) = crate::classify::argmax(&scores);
         let (start, end) = detail.offsets[i];
         let piece = match unk {
             Some(unk) if detail.tokens.ids[i] == i64::from(unk) => chars

@@ -1,10 +1,8 @@
 //! Rerunning a bundle's self-test vectors on this machine.
 
 use crate::bundle::Bundle;
-use crate::classify::Classifier;
 use crate::error::{Error, Result};
-use crate::forecast::Forecaster;
-use crate::manifest::{ModelKind, SelfTest};
+use crate::manifest::SelfTest;
 use crate::model::Model;
 use std::path::Path;
 
@@ -61,32 +59,26 @@ pub fn verify_loaded(loaded: &mut crate::model::Loaded, path: &Path) -> Result<M
 
 /// Runs every self-test case of `bundle` and measures the deviation from the stored outputs.
 pub fn verify(bundle: &Bundle) -> Result<VerifyReport> {
-    let mut model = match &bundle.manifest.model {
-        ModelKind::Classifier(_) => Model::Classifier(Box::new(Classifier::from_bundle(bundle)?)),
-        ModelKind::Forecaster(_) => Model::Forecaster(Box::new(Forecaster::from_bundle(bundle)?)),
-    };
+    let mut model = Model::from_task(crate::task::from_bundle(bundle)?);
     verify_model(&bundle.manifest.self_test, &mut model, &bundle.path)
 }
 
 /// Runs every case of `test` on a loaded model (`path` names the bundle in errors).
 pub fn verify_model(test: &SelfTest, model: &mut Model, path: &Path) -> Result<VerifyReport> {
-    let missing = |case: usize, what: &str| Error::BadBundle {
-        path: path.to_owned(),
-        reason: format!("self-test case {case} has no {what}"),
-    };
     let mut max_abs_deviation = 0f32;
     for (i, case) in test.cases.iter().enumerate() {
-        let deviation = match model {
-            Model::Classifier(classifier) => {
-                let text = case.text.as_deref().ok_or_else(|| missing(i, "text"))?;
-                max_deviation(&classifier.outputs(text)?, &case.expected)
-            }
-            Model::Forecaster(forecaster) => {
-                let window = case.window.as_deref().ok_or_else(|| missing(i, "window"))?;
-                max_deviation(&forecaster.forecast(window)?.normalized, &case.expected)
-            }
-        };
-        max_abs_deviation = max_abs_deviation.max(deviation);
+        // an input the model refuses is the bundle's fault, not the caller's
+        let outputs = model
+            .task_dyn()
+            .self_test_outputs(case)
+            .map_err(|e| match e {
+                Error::BadInput(reason) => Error::BadBundle {
+                    path: path.to_owned(),
+                    reason: format!("self-test case {i}: {reason}"),
+                },
+                e => e,
+            })?;
+        max_abs_deviation = max_abs_deviation.max(max_deviation(&outputs, &case.expected));
     }
     Ok(VerifyReport {
         cases: test.cases.len(),

@@ -5,9 +5,9 @@ use crate::cli::{kinglet, kinglet_export, run};
 use crate::shared::{copy_dir, floats, hf_fixture};
 use kinglet_exporter::export::{export_hf_classifier, ExportOptions, ExportReport};
 use kinglet_exporter::quantize::Precision;
-use kinglet_runtime::classify::cosine;
+use kinglet_runtime::embed::cosine;
 use kinglet_runtime::tokenize::TextTokenizer;
-use kinglet_runtime::{Bundle, Classifier};
+use kinglet_runtime::{Bundle, Embedder};
 use std::path::{Path, PathBuf};
 
 fn reference() -> serde_json::Value {
@@ -16,7 +16,7 @@ fn reference() -> serde_json::Value {
 }
 
 /// Exports `dir` at `precision` into `tmp`.
-fn export(dir: &Path, tmp: &Path, precision: Precision) -> (PathBuf, ExportReport) {
+pub(crate) fn export(dir: &Path, tmp: &Path, precision: Precision) -> (PathBuf, ExportReport) {
     let out = tmp.join(format!("st-{precision}.kinglet"));
     let options = ExportOptions {
         precision,
@@ -30,7 +30,7 @@ fn export(dir: &Path, tmp: &Path, precision: Precision) -> (PathBuf, ExportRepor
 fn cosines(bundle: &Path, field: &str) -> (f32, f32) {
     let reference = reference();
     let bundle = Bundle::read(bundle).unwrap();
-    let mut model = Classifier::from_bundle(&bundle).unwrap();
+    let mut model = Embedder::from_bundle(&bundle).unwrap();
     let rows = reference["rows"].as_array().unwrap();
     let all: Vec<f32> = rows
         .iter()
@@ -190,7 +190,7 @@ fn an_index_of_1000_sentences_answers_as_exact_float_search() {
         .map(str::to_string)
         .collect();
     assert_eq!(texts.len(), 1000);
-    let mut embedder = Classifier::from_bundle(&Bundle::read(&model).unwrap()).unwrap();
+    let mut embedder = Embedder::from_bundle(&Bundle::read(&model).unwrap()).unwrap();
     let vectors: Vec<Vec<f32>> = texts
         .iter()
         .map(|t| embedder.embed(t, None).unwrap().vector)

@@ -138,7 +138,7 @@ fn multi_label_bundle_scores_with_sigmoid() {
     )
     .unwrap();
     let mut c = Classifier::from_bundle(&Bundle::read(&out).unwrap()).unwrap();
-    assert!(c.meta.multi_label);
+    assert!(c.meta().multi_label);
     let r = c.classify("good", None).unwrap();
     for (s, l) in r.scores.iter().zip(&r.logits) {
         assert!((s - 1.0 / (1.0 + (-l).exp())).abs() < 1e-6);

@@ -14,7 +14,7 @@ fn reference() -> serde_json::Value {
 }
 
 /// Exports the NLI fixture in f32 with a token limit.
-fn export_nli(dir: &Path, max_tokens: usize) -> PathBuf {
+pub(crate) fn export_nli(dir: &Path, max_tokens: usize) -> PathBuf {
     let out = dir.join(format!("nli-{max_tokens}.kinglet"));
     let options = ExportOptions {
         max_tokens,

@@ -24,7 +24,7 @@ fn shipped_bundle_is_int8_and_under_24_mb() {
 #[test]
 fn int8_matmuls_run_on_integer_kernels() {
     let mut c = Classifier::from_bundle(&Bundle::read(shipped_sentiment()).unwrap()).unwrap();
-    let kernels = c.engine().matmul_kernels();
+    let kernels = c.text_mut().engine().matmul_kernels();
     eprintln!("matmul kernels on this CPU: {kernels:?}");
     let int8: usize = kernels
         .iter()
@@ -38,7 +38,7 @@ fn int8_matmuls_run_on_integer_kernels() {
 #[test]
 fn attention_runs_as_one_fused_operator_per_layer_where_avx512_is_available() {
     let mut c = Classifier::from_bundle(&Bundle::read(shipped_sentiment()).unwrap()).unwrap();
-    let model = c.engine().model();
+    let model = c.text_mut().engine().model();
     let count = |name: &str| {
         model
             .nodes()
@@ -67,7 +67,7 @@ fn int8_bundle_keeps_accuracy_and_agrees_with_float_on_sst2_dev() {
     )
     .unwrap();
     let float_logits = reference["logits"].as_array().unwrap();
-    let rows = read_labeled_tsv(&shared.join("data/sst2/dev.tsv"), &c.meta.labels).unwrap();
+    let rows = read_labeled_tsv(&shared.join("data/sst2/dev.tsv"), &c.meta().labels).unwrap();
     // Under emulation the cross-architecture check is the x86 reference test above.
     let n = crate::shared::rows_for(32).min(rows.len());
     let (mut right, mut agree) = (0usize, 0usize);
@@ -138,7 +138,7 @@ fn f16_export_agrees_with_float_on_sst2_dev() {
         &std::fs::read(shared.join("reference/sst2_dev_torch_f32.json")).unwrap(),
     )
     .unwrap();
-    let rows = read_labeled_tsv(&shared.join("data/sst2/dev.tsv"), &c.meta.labels).unwrap();
+    let rows = read_labeled_tsv(&shared.join("data/sst2/dev.tsv"), &c.meta().labels).unwrap();
     let n = rows.len();
     let mut agree = 0usize;
     for (row, float) in rows
@@ -269,7 +269,7 @@ fn export_refuses_quantized_model_that_loses_accuracy() {
     )
     .unwrap();
     let mut float = Classifier::from_bundle(&Bundle::read(&float_path).unwrap()).unwrap();
-    let labels = float.meta.labels.clone();
+    let labels = float.meta().labels.clone();
     let rows = read_labeled_tsv(&sample_tsv(), &["negative".into(), "positive".into()]).unwrap();
     let mut tsv = String::new();
     for row in &rows {

@@ -231,3 +231,89 @@ fn classify_requests_per_second_at_115200_baud_is_reported() {
     );
     let _ = client.port_mut().as_raw_fd();
 }
+
+/// The answer of `kinglet call --json …` and of the local command, as JSON.
+fn both(link: &Link, wire: &[&str], local: &mut std::process::Command) -> [serde_json::Value; 2] {
+    let over_serial = call(link, wire);
+    assert_eq!(over_serial.code, 0, "{wire:?}: {}", over_serial.stderr);
+    let local = run(local);
+    assert_eq!(local.code, 0, "{}", local.stderr);
+    [over_serial.stdout, local.stdout].map(|out| serde_json::from_str(out.trim()).unwrap())
+}
+
+#[test]
+fn pairs_embeddings_and_entities_over_serial_equal_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (first, second) = ("A man is playing a guitar.", "Someone makes music.");
+
+    let nli = crate::pairs::export_nli(tmp.path(), 64);
+    let link = serve(&nli);
+    let [wire, local] = both(
+        &link,
+        &["--json", "pair", first, second],
+        kinglet()
+            .args(["classify", "--json", "--model"])
+            .arg(&nli)
+            .args(["--pair", first, second]),
+    );
+    for field in ["label", "score", "logits"] {
+        assert_eq!(wire[field], local[field], "{field}: {wire} vs {local}");
+    }
+    assert_eq!(wire["second"], second);
+    // a request for another task gets a defined error, not an answer
+    let r = call(&link, &["embed", first]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("WrongModelKind"), "{}", r.stderr);
+    drop(link);
+
+    let (st, _) = crate::embed::export(
+        &crate::shared::hf_fixture("st-bert-mean"),
+        tmp.path(),
+        kinglet_exporter::quantize::Precision::F32,
+    );
+    let link = serve(&st);
+    let info = call(&link, &["--json", "info"]);
+    let info: serde_json::Value = serde_json::from_str(info.stdout.trim()).unwrap();
+    assert_eq!(info["kind"], "embedder");
+    let [wire, local] = both(
+        &link,
+        &["--json", "embed", first],
+        kinglet()
+            .args(["embed", "--json", "--model"])
+            .arg(&st)
+            .arg(first),
+    );
+    assert_eq!(wire["embedding"], local["embedding"]);
+    assert_eq!(wire["dimensions"], info["features"]);
+    drop(link);
+
+    let (ner, _) = crate::tag::export(tmp.path(), kinglet_exporter::quantize::Precision::F32);
+    let reference = crate::shared::hf_fixture("bert-ner-f32").join("reference.json");
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reference).unwrap()).unwrap();
+    let link = serve(&ner);
+    let mut entities = 0;
+    for row in reference["rows"].as_array().unwrap().iter().take(3) {
+        let text = row["text"].as_str().unwrap();
+        let [wire, local] = both(
+            &link,
+            &["--json", "tag", text],
+            kinglet()
+                .args(["tag", "--json", "--model"])
+                .arg(&ner)
+                .arg(text),
+        );
+        let (w, l) = (
+            wire["entities"].as_array().unwrap(),
+            local["entities"].as_array().unwrap(),
+        );
+        assert_eq!(w.len(), l.len(), "{text}: {wire} vs {local}");
+        for (a, b) in w.iter().zip(l) {
+            for field in ["entity_group", "score", "start", "end"] {
+                assert_eq!(a[field], b[field], "{field} in {text:?}");
+            }
+        }
+        entities += w.len();
+    }
+    assert!(entities > 0, "the three sentences have entities");
+}

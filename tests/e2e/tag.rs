@@ -6,7 +6,7 @@ use crate::cli::{kinglet, run};
 use crate::shared::hf_fixture;
 use kinglet_exporter::export::{export_hf_classifier, ExportOptions, ExportReport};
 use kinglet_exporter::quantize::Precision;
-use kinglet_runtime::{Bundle, Classifier};
+use kinglet_runtime::{Bundle, Tagger};
 use std::path::{Path, PathBuf};
 
 fn reference() -> serde_json::Value {
@@ -15,7 +15,7 @@ fn reference() -> serde_json::Value {
 }
 
 /// Exports the NER fixture with all 64 positions (the pipeline does not truncate).
-fn export(tmp: &Path, precision: Precision) -> (PathBuf, ExportReport) {
+pub(crate) fn export(tmp: &Path, precision: Precision) -> (PathBuf, ExportReport) {
     let out = tmp.join(format!("ner-{precision}.kinglet"));
     let options = ExportOptions {
         precision,
@@ -30,7 +30,7 @@ fn export(tmp: &Path, precision: Precision) -> (PathBuf, ExportReport) {
 /// with the number found in both (the F1's numerator).
 fn agreement(bundle: &Path) -> (usize, usize, usize) {
     let reference = reference();
-    let mut model = Classifier::from_bundle(&Bundle::read(bundle).unwrap()).unwrap();
+    let mut model = Tagger::from_bundle(&Bundle::read(bundle).unwrap()).unwrap();
     let (mut both, mut wanted, mut found) = (0, 0, 0);
     for row in reference["rows"].as_array().unwrap() {
         let want: Vec<(String, u64, u64)> = row["entities"]
@@ -66,7 +66,7 @@ fn entity_groups_equal_the_transformers_pipeline_on_80_sentences() {
     assert_eq!(rows.len(), 80);
     let tmp = tempfile::tempdir().unwrap();
     let (out, _) = export(tmp.path(), Precision::F32);
-    let mut model = Classifier::from_bundle(&Bundle::read(&out).unwrap()).unwrap();
+    let mut model = Tagger::from_bundle(&Bundle::read(&out).unwrap()).unwrap();
     let (mut entities, mut worst) = (0, 0f32);
     for row in rows {
         let text = row["text"].as_str().unwrap();

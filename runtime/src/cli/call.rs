@@ -1,4 +1,4 @@
-//! `kinglet call --port DEV [--baud …] [--json] (classify TEXT | forecast --csv F | push --csv F | info | ping)`
+//! `kinglet call --port DEV [--baud …] [--json] (classify TEXT | pair A B | embed TEXT | tag TEXT | forecast --csv F | push --csv F | info | ping)`
 
 use super::CliError;
 use crate::series::read_csv;
@@ -30,6 +30,23 @@ pub struct Args {
 enum What {
     /// Classify one text.
     Classify {
+        /// The text.
+        text: String,
+    },
+    /// Classify a sentence pair (an NLI or cross-encoder classifier).
+    Pair {
+        /// The first text (premise, query).
+        first: String,
+        /// The second text (hypothesis, passage).
+        second: String,
+    },
+    /// The sentence vector of a text (an embedding model).
+    Embed {
+        /// The text.
+        text: String,
+    },
+    /// The named entities of a text (a token classifier).
+    Tag {
         /// The text.
         text: String,
     },
@@ -90,44 +107,81 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         What::Info => print_info(&info, args.json)?,
         What::Classify { text } => {
-            if text.len() > kinglet_firmware::wire::MAX_TEXT_BYTES {
-                bail!(CliError::Input(format!(
-                    "text is {} bytes; the protocol carries at most {}",
-                    text.len(),
-                    kinglet_firmware::wire::MAX_TEXT_BYTES
-                )));
-            }
-            let labels = names(&info.names);
+            check_text_bytes(text.len())?;
             match call(&Request::Classify {
                 text: bounded(&text),
             })? {
                 Response::Classified(c) => {
-                    let logits: Vec<f32> = c.logits.to_vec();
-                    let result = crate::classify::Classification {
-                        label_index: c.label_index as usize,
-                        label: labels
-                            .get(c.label_index as usize)
-                            .cloned()
-                            .unwrap_or_default(),
-                        score: c.score,
-                        scores: crate::classify::softmax(&logits),
-                        logits,
-                        truncated: false,
-                        tokens: 0,
-                    };
-                    if args.json {
-                        // the wire answer carries no token count, truncation or scores of its
-                        // own (a multi-label model's are not a softmax): leave them out rather
-                        // than invent them
-                        let mut v = super::classify::result_json(&text, &result);
-                        if let Some(o) = v.as_object_mut() {
-                            for key in ["tokens", "truncated", "scores"] {
-                                o.remove(key);
+                    print_classified(&mut out, &info, (&text, None), c, args.json)?
+                }
+                other => return Err(device_error(other)),
+            }
+        }
+        What::Pair { first, second } => {
+            check_text_bytes(first.len() + second.len())?;
+            match call(&Request::ClassifyPair {
+                first: bounded(&first),
+                second: bounded(&second),
+            })? {
+                Response::Classified(c) => {
+                    print_classified(&mut out, &info, (&first, Some(&second)), c, args.json)?
+                }
+                other => return Err(device_error(other)),
+            }
+        }
+        What::Embed { text } => {
+            check_text_bytes(text.len())?;
+            match call(&Request::Embed {
+                text: bounded(&text),
+            })? {
+                Response::Embedded { vector } if args.json => {
+                    let v = serde_json::json!({
+                        "text": text,
+                        "embedding": vector.as_slice(),
+                        "dimensions": vector.len(),
+                    });
+                    outln!("{v}");
+                }
+                Response::Embedded { vector } => {
+                    let values: Vec<String> = vector.iter().map(|v| format!("{v:.6}")).collect();
+                    outln!("{}", values.join(" "));
+                }
+                other => return Err(device_error(other)),
+            }
+        }
+        What::Tag { text } => {
+            check_text_bytes(text.len())?;
+            match call(&Request::Tag {
+                text: bounded(&text),
+            })? {
+                Response::Tagged { entities } => {
+                    // the wire carries spans, not words: an entity's word is its span of the text
+                    let chars: Vec<char> = text.chars().collect();
+                    let entities: Vec<crate::tag::Entity> = entities
+                        .iter()
+                        .map(|e| {
+                            let (start, end) = (e.start as usize, e.end as usize);
+                            crate::tag::Entity {
+                                entity_group: e.label.to_string(),
+                                score: e.score,
+                                word: chars[start.min(chars.len())..end.min(chars.len())]
+                                    .iter()
+                                    .collect(),
+                                start,
+                                end,
                             }
-                        }
+                        })
+                        .collect();
+                    if args.json {
+                        let v = serde_json::json!({"text": text, "entities": entities});
                         outln!("{v}");
                     } else {
-                        super::classify::write_result(&mut out, &text, &result, false)?;
+                        let tagged = crate::tag::Tagged {
+                            entities,
+                            truncated: false,
+                            tokens: 0,
+                        };
+                        super::classify::write_entities(&mut out, &tagged)?;
                     }
                 }
                 other => return Err(device_error(other)),
@@ -135,7 +189,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         What::Forecast { csv } | What::Push { csv } if info.kind != ModelKind::Forecaster => {
             bail!(CliError::Input(format!(
-                "the device runs a classifier; {} cannot be forecast",
+                "the device runs a {}; {} cannot be forecast",
+                format!("{:?}", info.kind).to_lowercase(),
                 csv.display()
             )));
         }
@@ -188,6 +243,62 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 other => return Err(device_error(other)),
             }
         }
+    }
+    Ok(())
+}
+
+/// Refuses a text the protocol cannot carry, before it is sent.
+fn check_text_bytes(bytes: usize) -> anyhow::Result<()> {
+    if bytes > kinglet_firmware::wire::MAX_TEXT_BYTES {
+        bail!(CliError::Input(format!(
+            "text is {bytes} bytes; the protocol carries at most {}",
+            kinglet_firmware::wire::MAX_TEXT_BYTES
+        )));
+    }
+    Ok(())
+}
+
+/// Prints a device's classification of a text (or a pair) as `kinglet classify` does.
+fn print_classified(
+    out: &mut impl std::io::Write,
+    info: &DeviceInfo,
+    (text, second): (&str, Option<&str>),
+    c: kinglet_firmware::wire::Classified,
+    json: bool,
+) -> anyhow::Result<()> {
+    let labels = names(&info.names);
+    let logits: Vec<f32> = c.logits.to_vec();
+    let result = crate::classify::Classification {
+        label_index: c.label_index as usize,
+        label: labels
+            .get(c.label_index as usize)
+            .cloned()
+            .unwrap_or_default(),
+        score: c.score,
+        scores: crate::classify::softmax(&logits),
+        logits,
+        truncated: false,
+        tokens: 0,
+    };
+    if json {
+        // the wire answer carries no token count, truncation or scores of its own (a
+        // multi-label model's are not a softmax): leave them out rather than invent them
+        let mut v = super::classify::result_json(text, &result);
+        if let Some(o) = v.as_object_mut() {
+            for key in ["tokens", "truncated", "scores"] {
+                o.remove(key);
+            }
+            if let Some(second) = second {
+                o.insert("second".into(), second.into());
+            }
+        }
+        writeln!(out, "{v}")?;
+    } else {
+        let shown = match second {
+            Some(second) => format!("{text}\t{second}"),
+            None => text.to_string(),
+        };
+        super::classify::write_result(out, &shown, &result, false)?;
     }
     Ok(())
 }

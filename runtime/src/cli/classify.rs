@@ -3,7 +3,11 @@
 //! (`--zero-shot LABELS`).
 
 use super::{CliError, ModelArg};
-use crate::classify::{Classification, Classifier, Embedding, ZeroShot, MAX_TEXT_BYTES};
+use crate::classify::{Classification, Classifier, ZeroShot, MAX_TEXT_BYTES};
+use crate::embed::{Embedder, Embedding};
+use crate::tag::Tagger;
+use crate::task::TaskKind;
+use crate::text::TextModel;
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -113,6 +117,23 @@ enum Task {
     },
 }
 
+/// The loaded model of the command's task.
+enum TextTaskModel {
+    Classify(Classifier),
+    Embed(Embedder),
+    Tag(Tagger),
+}
+
+impl TextTaskModel {
+    fn text(&self) -> &TextModel {
+        match self {
+            TextTaskModel::Classify(c) => c.text(),
+            TextTaskModel::Embed(e) => e.text(),
+            TextTaskModel::Tag(t) => t.text(),
+        }
+    }
+}
+
 impl Task {
     fn of(args: &Args) -> anyhow::Result<Task> {
         if args.embed {
@@ -204,17 +225,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         .into())
     };
-    let crate::model::Model::Classifier(mut classifier) = args.text.model.load()?.model else {
-        unsupported("this bundle is a forecaster, not a text model")?;
-        unreachable!("refused above")
-    };
-    let kind = match (&classifier.meta.embedding, classifier.meta.per_token) {
-        (Some(_), _) => Task::Embed,
-        (None, true) => Task::Tag,
-        (None, false) => Task::Single,
-    };
-    match (&task, &kind) {
-        (Task::Embed, Task::Embed) | (Task::Tag, Task::Tag) => {}
+    let model = args.text.model.load()?.model;
+    let found = model.kind();
+    match (&task, found) {
+        (Task::Embed, TaskKind::Embedder) | (Task::Tag, TaskKind::Tagger) => {}
+        (_, TaskKind::Forecaster) => unsupported("this bundle is a forecaster, not a text model")?,
         (Task::Embed, _) => unsupported(
             "this bundle is not a sentence-embedding model; kinglet embed needs one \
              (kinglet-export bert on a sentence-transformers folder)",
@@ -223,17 +238,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "this bundle is not a token classifier; kinglet tag needs one (a \
              …ForTokenClassification checkpoint)",
         )?,
-        (_, Task::Embed) => unsupported(
+        (_, TaskKind::Embedder) => unsupported(
             "this bundle makes sentence embeddings; it has no labels (use kinglet embed)",
         )?,
-        (_, Task::Tag) => unsupported(
+        (_, TaskKind::Tagger) => unsupported(
             "this bundle tags tokens; it does not classify whole texts (use kinglet tag)",
         )?,
         _ => {}
     }
+    let path = args.text.model.path()?;
+    let mut model = match found {
+        TaskKind::Embedder => TextTaskModel::Embed(model.into_task(&path)?),
+        TaskKind::Tagger => TextTaskModel::Tag(model.into_task(&path)?),
+        _ => TextTaskModel::Classify(model.into_task(&path)?),
+    };
     if let Some(n) = args.text.max_tokens {
         // one setting for every input: refused once, before any answer
-        let positions = classifier.meta.max_position_embeddings;
+        let positions = model.text().meta.max_position_embeddings;
         if !(2..=positions).contains(&n) {
             return Err(crate::Error::BadInput(format!(
                 "max tokens must be between 2 and {positions} for this model, got {n}"
@@ -255,37 +276,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             None => vec![text],
         };
         for text in &texts {
-            warn_special_tokens(&classifier, &mut out, origin, text, &task)?;
+            warn_special_tokens(model.text(), &mut out, origin, text, &task)?;
         }
-        let answer = match (&task, pair) {
-            (_, Some((first, second))) => classifier
-                .classify_pair(first, second, args.text.max_tokens)
-                .map(Answer::Pair),
+        let max_tokens = args.text.max_tokens;
+        let answer = match (&mut model, &task, pair) {
+            (TextTaskModel::Classify(c), _, Some((first, second))) => {
+                c.classify_pair(first, second, max_tokens).map(Answer::Pair)
+            }
             (
+                TextTaskModel::Classify(c),
                 Task::ZeroShot {
                     candidates,
                     hypothesis,
                     multi_label,
                 },
                 None,
-            ) => classifier
-                .zero_shot(
-                    text,
-                    candidates,
-                    hypothesis,
-                    *multi_label,
-                    args.text.max_tokens,
-                )
+            ) => c
+                .zero_shot(text, candidates, hypothesis, *multi_label, max_tokens)
                 .map(Answer::Ranked),
-            (Task::Embed, None) => classifier
-                .embed(text, args.text.max_tokens)
-                .map(Answer::Vector),
-            (Task::Tag, None) => classifier
-                .tag(text, args.text.max_tokens)
-                .map(Answer::Entities),
-            _ => classifier
-                .classify(text, args.text.max_tokens)
-                .map(Answer::One),
+            (TextTaskModel::Classify(c), _, None) => c.classify(text, max_tokens).map(Answer::One),
+            (TextTaskModel::Embed(e), _, _) => e.embed(text, max_tokens).map(Answer::Vector),
+            (TextTaskModel::Tag(t), _, _) => t.tag(text, max_tokens).map(Answer::Entities),
         };
         match answer {
             Ok(result) => write_answer(&mut out, text, &result, args.text.json),
@@ -417,13 +428,13 @@ fn each_line(
 /// Warns when `text` holds a special token written out (`A [SEP] B`), which the tokenizer
 /// reads as that token: not the sentence pair the model may have been trained on.
 fn warn_special_tokens(
-    classifier: &Classifier,
+    model: &TextModel,
     out: &mut impl Write,
     origin: &dyn Fn() -> String,
     text: &str,
     task: &Task,
 ) -> anyhow::Result<()> {
-    let specials = classifier.special_tokens_in(text);
+    let specials = model.special_tokens_in(text);
     if specials.is_empty() {
         return Ok(());
     }
@@ -439,7 +450,7 @@ fn warn_special_tokens(
         }
         _ => "",
     };
-    let segments = if classifier.has_token_types() {
+    let segments = if model.has_token_types() {
         " (this model tells a pair's two texts apart by their token types)"
     } else {
         ""
@@ -449,6 +460,32 @@ fn warn_special_tokens(
         "{}: the text contains {listed}, which the tokenizer reads as its special token{instead}{segments}",
         origin()
     ));
+    Ok(())
+}
+
+/// Writes a text's entities on one line: `LABEL start..end "word" score` per entity,
+/// `;`-separated; `-` for none.
+pub(super) fn write_entities(out: &mut impl Write, t: &crate::tag::Tagged) -> anyhow::Result<()> {
+    let found: Vec<String> = t
+        .entities
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}..{} {:?} {:.4}",
+                super::printable(&e.entity_group),
+                e.start,
+                e.end,
+                e.word,
+                e.score
+            )
+        })
+        .collect();
+    let line = if found.is_empty() {
+        "-".into()
+    } else {
+        found.join("; ")
+    };
+    writeln!(out, "{line}")?;
     Ok(())
 }
 
@@ -488,30 +525,7 @@ fn write_answer(
             writeln!(out, "{v}")?;
             Ok(())
         }
-        Answer::Entities(t) => {
-            // `LABEL start..end "word" score` per entity, `;`-separated; `-` for none
-            let found: Vec<String> = t
-                .entities
-                .iter()
-                .map(|e| {
-                    format!(
-                        "{} {}..{} {:?} {:.4}",
-                        super::printable(&e.entity_group),
-                        e.start,
-                        e.end,
-                        e.word,
-                        e.score
-                    )
-                })
-                .collect();
-            let line = if found.is_empty() {
-                "-".into()
-            } else {
-                found.join("; ")
-            };
-            writeln!(out, "{line}")?;
-            Ok(())
-        }
+        Answer::Entities(t) => write_entities(out, t),
         Answer::Pair(r) if json => {
             let (first, second) = text.split_once('\t').unwrap_or((text, ""));
             let mut v = result_json(first, r);

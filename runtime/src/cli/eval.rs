@@ -8,7 +8,6 @@ use crate::dataset::read_labeled_tsv;
 use crate::eval::{ClassifierEval, ForecasterEval};
 use crate::forecast::Forecaster;
 use crate::manifest::{Manifest, ModelKind};
-use crate::model::Model;
 use crate::series::read_csv;
 use anyhow::Context;
 use std::path::PathBuf;
@@ -64,9 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match (&manifest.model, &args.tsv, &args.csv) {
         (ModelKind::Forecaster(_), _, Some(csv)) => {
             let loaded = args.model.load()?;
-            let Model::Forecaster(mut forecaster) = loaded.model else {
-                unreachable!("the manifest says forecaster")
-            };
+            let mut forecaster: crate::Forecaster = loaded.model.into_task(&args.model.path()?)?;
             return eval_forecaster(
                 &mut forecaster,
                 &manifest,
@@ -89,10 +86,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (ModelKind::Classifier(_), Some(_), _) => {}
     }
     let tsv = args.tsv.as_ref().expect("checked above");
-    let Model::Classifier(mut classifier) = args.model.load()?.model else {
-        unreachable!("the manifest says classifier")
-    };
-    let labels = classifier.meta.labels.clone();
+    let mut classifier: crate::Classifier =
+        args.model.load()?.model.into_task(&args.model.path()?)?;
+    let labels = classifier.meta().labels.clone();
     let rows = read_labeled_tsv(tsv, &labels)?;
     let progress = super::progress_bar(rows.len() as u64, "eval");
     let started = std::time::Instant::now();

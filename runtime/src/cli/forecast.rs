@@ -61,13 +61,8 @@ impl From<CalendarArg> for Calendar {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let crate::model::Model::Forecaster(mut forecaster) = args.model.load()?.model else {
-        return Err(crate::Error::Unsupported {
-            path: args.model.path()?,
-            reason: "this bundle is not a forecaster".into(),
-        }
-        .into());
-    };
+    let mut forecaster: crate::Forecaster =
+        args.model.load()?.model.into_task(&args.model.path()?)?;
     if args.follow {
         return follow(&mut forecaster, &args);
     }

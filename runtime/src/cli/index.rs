@@ -2,7 +2,7 @@
 //! with a sentence-embedding bundle (see [`crate::index`]).
 
 use super::{CliError, ModelArg};
-use crate::classify::Classifier;
+use crate::embed::Embedder;
 use crate::index::{Index, Storage};
 use std::io::Write;
 use std::path::PathBuf;
@@ -76,7 +76,7 @@ struct BuildReport {
     embed_seconds: f64,
 }
 
-fn embedder(model: &ModelArg) -> anyhow::Result<(Box<Classifier>, [u8; 32])> {
+fn embedder(model: &ModelArg) -> anyhow::Result<(Embedder, [u8; 32])> {
     let loaded = model.load()?;
     let mut sha = [0u8; 32];
     hex::decode_to_slice(&loaded.sha256_hex, &mut sha)?;
@@ -90,8 +90,8 @@ fn embedder(model: &ModelArg) -> anyhow::Result<(Box<Classifier>, [u8; 32])> {
             Err(e) => e,
         }
     };
-    match loaded.model {
-        crate::model::Model::Classifier(c) if c.meta.embedding.is_some() => Ok((c, sha)),
+    match loaded.model.kind() {
+        crate::TaskKind::Embedder => Ok((loaded.model.into_task(&model.path()?)?, sha)),
         _ => Err(unsupported(
             "an index needs a sentence-embedding bundle (kinglet-export bert on a \
              sentence-transformers folder)",

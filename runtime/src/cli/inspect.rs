@@ -80,6 +80,30 @@ fn render(r: &ModelReport) -> std::io::Result<()> {
                 max_position_embeddings
             );
         }
+        TaskReport::Embedder {
+            dimensions,
+            pooling,
+            normalized,
+            max_tokens,
+            max_position_embeddings,
+        } => {
+            outln!("kind          embedder");
+            outln!(
+                "vectors       {dimensions} values, {} pooling{}",
+                printable(pooling),
+                if *normalized { ", unit length" } else { "" }
+            );
+            outln!("max tokens    {max_tokens} (positions: {max_position_embeddings})");
+        }
+        TaskReport::Tagger {
+            labels,
+            max_tokens,
+            max_position_embeddings,
+        } => {
+            outln!("kind          tagger (token classifier)");
+            outln!("labels        {}", printable(&labels.join(", ")));
+            outln!("max tokens    {max_tokens} (positions: {max_position_embeddings})");
+        }
         TaskReport::Forecaster {
             columns,
             targets,

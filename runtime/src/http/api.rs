@@ -1,7 +1,8 @@
 //! The JSON bodies of `serve --http` and what the served model does with them, apart from any
 //! HTTP machinery (the server in [`super`] reads and writes the bytes).
 
-use crate::classify::Classification;
+use crate::classify::{Classification, Classifier};
+use crate::embed::Embedder;
 use crate::error::Error;
 use crate::model::Model;
 use serde::{Deserialize, Serialize};
@@ -152,12 +153,9 @@ fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
 
 /// Answers a `POST /v1/classify` body (JSON text).
 pub fn classify(model: &mut Model, body: &[u8]) -> Result<String, ApiError> {
-    let Model::Classifier(c) = model else {
+    let Some(c) = model.task_mut::<Classifier>() else {
         return Err(wrong_kind("classifier"));
     };
-    if c.meta.embedding.is_some() {
-        return Err(wrong_kind("classifier"));
-    }
     let request: ClassifyRequest = parse(body)?;
     match (request.text, request.texts) {
         (Some(text), None) => {
@@ -207,12 +205,9 @@ pub struct EmbedAnswer {
 
 /// Answers a `POST /v1/embed` body (JSON text).
 pub fn embed(model: &mut Model, body: &[u8]) -> Result<String, ApiError> {
-    let Model::Classifier(c) = model else {
+    let Some(c) = model.task_mut::<Embedder>() else {
         return Err(wrong_kind("sentence-embedding model"));
     };
-    if c.meta.embedding.is_none() {
-        return Err(wrong_kind("sentence-embedding model"));
-    }
     let request: EmbedRequest = parse(body)?;
     let mut one = |text: String| -> Result<EmbedAnswer, ApiError> {
         let e = c.embed(&text, None)?;
@@ -291,7 +286,7 @@ pub fn search(
                 .into(),
         });
     }
-    let Model::Classifier(c) = model else {
+    let Some(c) = model.task_mut::<Embedder>() else {
         return Err(wrong_kind("sentence-embedding model"));
     };
     let request: SearchRequest = parse(body)?;
@@ -316,7 +311,7 @@ pub fn search(
 
 /// Answers a `POST /v1/forecast` body (JSON text).
 pub fn forecast(model: &mut Model, body: &[u8]) -> Result<String, ApiError> {
-    let Model::Forecaster(f) = model else {
+    let Some(f) = model.task_mut::<crate::forecast::Forecaster>() else {
         return Err(wrong_kind("forecaster"));
     };
     let request: ForecastRequest = parse(body)?;

@@ -30,7 +30,7 @@ pub mod api;
 pub mod metrics;
 
 use crate::error::Error;
-use crate::model::{Loaded, Model};
+use crate::model::Loaded;
 use crate::reload::{ReloadEvent, Reloader};
 use metrics::{Metrics, ModelInfo};
 use std::io::Read;
@@ -300,11 +300,7 @@ impl Served {
 /// Makes `loaded` what `/v1/model`, `/healthz` and `/metrics` describe.
 fn publish(loaded: &mut Loaded, path: &Path, front: &Front) -> Result<(), Error> {
     let report = crate::inspect::model_report(loaded, path, false)?;
-    let kind = match &loaded.model {
-        Model::Classifier(c) if c.meta.embedding.is_some() => "embedder",
-        Model::Classifier(_) => "classifier",
-        Model::Forecaster(_) => "forecaster",
-    };
+    let kind = loaded.model.kind().name();
     let health = serde_json::json!({
         "status": "ok",
         "model": report.name,
