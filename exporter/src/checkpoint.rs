@@ -262,7 +262,7 @@ pub fn instead_of(architecture: &str) -> String {
         ),
         (_, Some("ForTokenClassification")) => format!(
             "{family} token classification (NER) is not exported yet: kinglet exports BERT, \
-             RoBERTa, XLM-RoBERTa, CamemBERT and ELECTRA token classifiers \
+             DistilBERT, RoBERTa, XLM-RoBERTa, CamemBERT and ELECTRA token classifiers \
              (AutoModelForTokenClassification)"
         ),
         (_, None) if family.ends_with("Model") => format!(

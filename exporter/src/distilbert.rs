@@ -1,15 +1,30 @@
-//! DistilBERT sequence classifiers.
+//! DistilBERT sequence and token classifiers.
 //!
-//! Mirrors `transformers.models.distilbert.modeling_distilbert.DistilBertForSequenceClassification`;
-//! tensor names are spelled as in its checkpoints.
+//! Mirrors `transformers.models.distilbert.modeling_distilbert`: the encoder
+//! (`DistilBertModel`: embeddings and `transformer.layer.*`) and the heads of
+//! `DistilBertForSequenceClassification` and `DistilBertForTokenClassification`; tensor names
+//! are spelled as in its checkpoints.
 
-use crate::bert::{layer_norm_params, linear};
+use crate::bert::{self, layer_norm_params, linear, LayerNames, LayerShape};
 use crate::error::Result;
 use crate::graph::{Activation, BuildOptions, GraphBuilder};
 use crate::weights::Weights;
 use serde::Deserialize;
 use tract_nnef::internal::*;
 use tract_nnef::tract_core::ops::math;
+
+/// `TransformerBlock`'s names.
+const DISTILBERT_LAYER: LayerNames = LayerNames {
+    query: "attention.q_lin",
+    key: "attention.k_lin",
+    value: "attention.v_lin",
+    attention: "attention",
+    attention_output: "attention.out_lin",
+    attention_norm: "sa_layer_norm",
+    intermediate: "ffn.lin1",
+    output: "ffn.lin2",
+    output_norm: "output_layer_norm",
+};
 
 /// LayerNorm epsilon hard-coded in DistilBERT.
 const LAYER_NORM_EPS: f32 = 1e-12;
@@ -39,6 +54,37 @@ pub fn build(
     options: BuildOptions,
 ) -> Result<TypedModel> {
     let w = weights.with_prefix("distilbert");
+    let (mut g, x) = encoder(&w, config, options)?;
+    let h = config.dim;
+    let cls = g.first_token("first_token", x)?;
+    let pre = g.linear("pre_classifier", cls, linear(&w, "pre_classifier", h, h)?)?;
+    let pre = g.activation("pre_classifier.relu", pre, Activation::Relu)?;
+    let logits = g.linear("classifier", pre, linear(&w, "classifier", num_labels, h)?)?;
+    g.finish(logits, "logits")
+}
+
+/// Builds a token classifier (`DistilBertForTokenClassification`): `input_ids` `[1, S]` →
+/// `logits` `[S, num_labels]`, the `classifier` layer on every token of the last hidden state.
+pub fn build_token_classifier(
+    weights: Weights,
+    config: &Config,
+    num_labels: usize,
+    options: BuildOptions,
+) -> Result<TypedModel> {
+    let w = weights.with_prefix("distilbert");
+    let (mut g, x) = encoder(&w, config, options)?;
+    let head = linear(&w, "classifier", num_labels, config.dim)?;
+    let logits = g.linear("classifier", x, head)?;
+    g.finish(logits, "logits")
+}
+
+/// `DistilBertModel`: the embeddings and every transformer layer; the last hidden state
+/// `[S, dim]` (`w` prefixed `distilbert`).
+fn encoder(
+    w: &Weights,
+    config: &Config,
+    options: BuildOptions,
+) -> Result<(GraphBuilder, OutletId)> {
     let h = config.dim;
     let act = Activation::from_hf(&config.activation)?;
     let (mut g, ids) = GraphBuilder::new(options)?;
@@ -51,57 +97,19 @@ pub fn build(
     )?;
     let pos = g.positions("embeddings.position_embeddings", pos, 0)?;
     let x = g.binary("embeddings.add_positions", math::add(), x, pos)?;
-    let (gamma, beta) = layer_norm_params(&w, "embeddings.LayerNorm", h)?;
+    let (gamma, beta) = layer_norm_params(w, "embeddings.LayerNorm", h)?;
     let mut x = g.layer_norm("embeddings.LayerNorm", x, gamma, beta, LAYER_NORM_EPS)?;
 
+    let layer = LayerShape {
+        hidden: h,
+        intermediate: config.hidden_dim,
+        heads: config.n_heads,
+        act,
+        eps: LAYER_NORM_EPS,
+    };
     for i in 0..config.n_layers {
         let p = format!("transformer.layer.{i}");
-        let qkv = [
-            linear(&w, &format!("{p}.attention.q_lin"), h, h)?,
-            linear(&w, &format!("{p}.attention.k_lin"), h, h)?,
-            linear(&w, &format!("{p}.attention.v_lin"), h, h)?,
-        ];
-        let ctx = g.self_attention(&format!("{p}.attention"), x, qkv, config.n_heads)?;
-        let out = g.linear(
-            &format!("{p}.attention.out_lin"),
-            ctx,
-            linear(&w, &format!("{p}.attention.out_lin"), h, h)?,
-        )?;
-        let res = g.binary(&format!("{p}.attention.residual"), math::add(), out, x)?;
-        let (gamma, beta) = layer_norm_params(&w, &format!("{p}.sa_layer_norm"), h)?;
-        let attn = g.layer_norm(
-            &format!("{p}.sa_layer_norm"),
-            res,
-            gamma,
-            beta,
-            LAYER_NORM_EPS,
-        )?;
-
-        let ff = g.linear(
-            &format!("{p}.ffn.lin1"),
-            attn,
-            linear(&w, &format!("{p}.ffn.lin1"), config.hidden_dim, h)?,
-        )?;
-        let ff = g.activation(&format!("{p}.ffn.act"), ff, act)?;
-        let ff = g.linear(
-            &format!("{p}.ffn.lin2"),
-            ff,
-            linear(&w, &format!("{p}.ffn.lin2"), h, config.hidden_dim)?,
-        )?;
-        let res = g.binary(&format!("{p}.ffn.residual"), math::add(), ff, attn)?;
-        let (gamma, beta) = layer_norm_params(&w, &format!("{p}.output_layer_norm"), h)?;
-        x = g.layer_norm(
-            &format!("{p}.output_layer_norm"),
-            res,
-            gamma,
-            beta,
-            LAYER_NORM_EPS,
-        )?;
+        x = bert::encoder_layer(&mut g, w, &p, &p, &DISTILBERT_LAYER, &layer, x)?;
     }
-
-    let cls = g.first_token("first_token", x)?;
-    let pre = g.linear("pre_classifier", cls, linear(&w, "pre_classifier", h, h)?)?;
-    let pre = g.activation("pre_classifier.relu", pre, Activation::Relu)?;
-    let logits = g.linear("classifier", pre, linear(&w, "classifier", num_labels, h)?)?;
-    g.finish(logits, "logits")
+    Ok((g, x))
 }

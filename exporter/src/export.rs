@@ -140,6 +140,7 @@ pub fn build_hf_classifier(
         "ElectraForSequenceClassification",
         "AlbertForSequenceClassification",
         "BertForTokenClassification",
+        "DistilBertForTokenClassification",
         "RobertaForTokenClassification",
         "XLMRobertaForTokenClassification",
         "CamembertForTokenClassification",
@@ -181,6 +182,13 @@ pub fn build_hf_classifier(
                 albert::build(weights, &config, labels.len(), options)?,
                 max_tokens,
             )
+        }
+        "DistilBertForTokenClassification" => {
+            let config: distilbert::Config = ck.arch_config()?;
+            let (max_tokens, options) = limit(config.max_position_embeddings);
+            let model =
+                distilbert::build_token_classifier(weights, &config, labels.len(), options)?;
+            (model, max_tokens)
         }
         arch if arch.ends_with("ForTokenClassification") => {
             let flavour = bert_flavour(arch);

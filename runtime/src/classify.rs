@@ -13,6 +13,9 @@ use std::path::Path;
 
 pub use crate::text::MAX_TEXT_BYTES;
 
+/// The zero-shot pipeline's default hypothesis (`{}` is where a candidate label goes).
+pub const DEFAULT_HYPOTHESIS: &str = "This example is {}.";
+
 /// A loaded text classifier, ready to answer.
 #[derive(Debug)]
 pub struct Classifier {

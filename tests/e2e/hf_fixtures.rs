@@ -217,8 +217,8 @@ fn an_unsupported_architecture_is_refused_with_what_would_work_instead() {
             "fine-tune a BERT, DistilBERT, RoBERTa, ELECTRA or ALBERT checkpoint",
         ),
         (
-            "DistilBertForTokenClassification",
-            "DistilBert token classification (NER) is not exported yet",
+            "DebertaV2ForTokenClassification",
+            "DebertaV2 token classification (NER) is not exported yet",
         ),
         ("BertModel", "an encoder without a task head"),
         ("BertForMaskedLM", "AutoModelForSequenceClassification"),

@@ -528,3 +528,72 @@ fn an_embedding_model_answers_embed_and_search_as_the_cli_does() {
     );
     served.stop();
 }
+
+#[test]
+fn pairs_zero_shot_and_entities_over_http_equal_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nli = crate::pairs::export_nli(tmp.path(), 64);
+    let served = Served::start(&nli, &[]);
+    let (first, second) = ("A man is playing a guitar.", "Someone makes music.");
+    let body = serde_json::json!({ "pair": [first, second] }).to_string();
+    let (status, one) = served.post_json("/v1/classify", &body);
+    assert_eq!(status, 200, "{one}");
+    let cli = crate::cli::run(
+        kinglet()
+            .args(["classify", "--json", "--model"])
+            .arg(&nli)
+            .args(["--pair", first, second]),
+    );
+    let cli = &cli.json_lines()[0];
+    assert_eq!(
+        (&one["second"], &one["label"]),
+        (&cli["second"], &cli["label"])
+    );
+    assert_eq!(as_f32(&one["logits"]), as_f32(&cli["logits"]));
+    let body = serde_json::json!({ "pairs": [[first, second], [second, first]] }).to_string();
+    let (status, many) = served.post_json("/v1/classify", &body);
+    assert_eq!(
+        (status, many["results"].as_array().map(Vec::len)),
+        (200, Some(2))
+    );
+    let body = serde_json::json!({
+        "text": first,
+        "candidates": ["music", "sports", "cooking"],
+        "multi_label": true,
+    })
+    .to_string();
+    let (status, ranked) = served.post_json("/v1/classify", &body);
+    assert_eq!(status, 200, "{ranked}");
+    let cli = crate::cli::run(
+        kinglet()
+            .args(["classify", "--json", "--multi-label", "--model"])
+            .arg(&nli)
+            .args(["--zero-shot", "music,sports,cooking", first]),
+    );
+    let cli = &cli.json_lines()[0];
+    assert_eq!(ranked["labels"], cli["labels"]);
+    assert_eq!(as_f32(&ranked["scores"]), as_f32(&cli["scores"]));
+    // a tag request to a classifier is refused with the wrong-kind error
+    let (status, refused) = served.post_json("/v1/tag", r#"{"text": "x"}"#);
+    assert_eq!(status, 409, "{refused}");
+    drop(served);
+
+    let (ner, _) = crate::tag::export(tmp.path(), kinglet_exporter::quantize::Precision::F32);
+    let served = Served::start(&ner, &[]);
+    let (status, health) = served.get_json("/healthz");
+    assert_eq!((status, health["kind"].as_str()), (200, Some("tagger")));
+    let text = "Wolfgang lives in Berlin and works for Siemens.";
+    let (status, tagged) =
+        served.post_json("/v1/tag", &serde_json::json!({ "text": text }).to_string());
+    assert_eq!(status, 200, "{tagged}");
+    let cli = crate::cli::run(
+        kinglet()
+            .args(["tag", "--json", "--model"])
+            .arg(&ner)
+            .arg(text),
+    );
+    let cli = &cli.json_lines()[0];
+    assert_eq!(tagged["entities"], cli["entities"]);
+    let (status, refused) = served.post_json("/v1/classify", r#"{"text": "x"}"#);
+    assert_eq!(status, 409, "{refused}");
+}

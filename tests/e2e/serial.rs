@@ -259,7 +259,7 @@ fn pairs_embeddings_and_entities_over_serial_equal_the_cli() {
     for field in ["label", "score", "logits"] {
         assert_eq!(wire[field], local[field], "{field}: {wire} vs {local}");
     }
-    assert_eq!(wire["second"], second);
+    assert_eq!(wire["text_pair"], local["text_pair"]);
     // a request for another task gets a defined error, not an answer
     let r = call(&link, &["embed", first]);
     assert_ne!(r.code, 0);

@@ -289,7 +289,7 @@ fn print_classified(
                 o.remove(key);
             }
             if let Some(second) = second {
-                o.insert("second".into(), second.into());
+                o.insert("text_pair".into(), second.into());
             }
         }
         writeln!(out, "{v}")?;

@@ -91,7 +91,7 @@ impl TextArgs {
 }
 
 /// The zero-shot pipeline's default hypothesis.
-const DEFAULT_HYPOTHESIS: &str = "This example is {}.";
+use crate::classify::DEFAULT_HYPOTHESIS;
 
 /// One input with where it came from, for error messages.
 struct Input {

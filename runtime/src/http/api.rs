@@ -5,12 +5,15 @@ use crate::classify::{Classification, Classifier};
 use crate::embed::Embedder;
 use crate::error::Error;
 use crate::model::Model;
+use crate::tag::Tagger;
 use serde::{Deserialize, Serialize};
 
 /// Texts one `POST /v1/classify` may carry.
 pub const MAX_TEXTS: usize = 64;
 
-/// `POST /v1/classify`: `{"text": "…"}` or `{"texts": ["…", …]}`.
+/// `POST /v1/classify`: `{"text": "…"}` or `{"texts": ["…", …]}`; a sentence pair as
+/// `{"pair": ["…", "…"]}` or several as `{"pairs": [["…", "…"], …]}`; zero-shot labels as
+/// `{"text": "…", "candidates": ["…", …]}` with optional `"hypothesis"` and `"multi_label"`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifyRequest {
@@ -20,14 +23,57 @@ pub struct ClassifyRequest {
     /// Several texts: answered with `{"results": [...]}`.
     #[serde(default)]
     pub texts: Option<Vec<String>>,
+    /// One sentence pair: answered with one [`ClassifyAnswer`] with its `text_pair`.
+    #[serde(default)]
+    pub pair: Option<[String; 2]>,
+    /// Several sentence pairs: answered with `{"results": [...]}`.
+    #[serde(default)]
+    pub pairs: Option<Vec<[String; 2]>>,
+    /// Zero-shot candidate labels for `text` (an NLI model): answered with a [`ZeroShotAnswer`].
+    #[serde(default)]
+    pub candidates: Option<Vec<String>>,
+    /// The zero-shot hypothesis, `{}` where the label goes (default
+    /// `"This example is {}."`, the pipeline's).
+    #[serde(default)]
+    pub hypothesis: Option<String>,
+    /// Score every candidate on its own (entailment against contradiction).
+    #[serde(default)]
+    pub multi_label: bool,
+}
+
+/// Zero-shot labels, best first, as `kinglet classify --zero-shot --json` prints them.
+#[derive(Debug, Clone, Serialize)]
+pub struct ZeroShotAnswer {
+    /// The text classified.
+    pub text: String,
+    /// The candidates and their scores, best first.
+    #[serde(flatten)]
+    pub ranked: crate::classify::ZeroShot,
+}
+
+/// `POST /v1/tag`: `{"text": "…"}` or `{"texts": ["…", …]}`.
+pub type TagRequest = EmbedRequest;
+
+/// One text's entities, as `kinglet tag --json` prints them.
+#[derive(Debug, Clone, Serialize)]
+pub struct TagAnswer {
+    /// The text tagged.
+    pub text: String,
+    /// Its entities, their spans and what the model saw.
+    #[serde(flatten)]
+    pub tagged: crate::tag::Tagged,
 }
 
 /// One classification, as `kinglet classify --json` prints it: the text and its
 /// [`Classification`].
 #[derive(Debug, Clone, Serialize)]
 pub struct ClassifyAnswer {
-    /// The text classified.
+    /// The text classified (a pair's first).
     pub text: String,
+    /// A pair's second text (`text_pair`, as Transformers and `kinglet classify --json` call
+    /// it).
+    #[serde(rename = "text_pair", skip_serializing_if = "Option::is_none")]
+    pub second: Option<String>,
     /// What the model said.
     #[serde(flatten)]
     pub classification: Classification,
@@ -37,6 +83,7 @@ impl ClassifyAnswer {
     fn new(text: String, classification: Classification) -> ClassifyAnswer {
         ClassifyAnswer {
             text,
+            second: None,
             classification,
         }
     }
@@ -157,12 +204,35 @@ pub fn classify(model: &mut Model, body: &[u8]) -> Result<String, ApiError> {
         return Err(wrong_kind("classifier"));
     };
     let request: ClassifyRequest = parse(body)?;
-    match (request.text, request.texts) {
-        (Some(text), None) => {
+    let ClassifyRequest {
+        text,
+        texts,
+        pair,
+        pairs,
+        candidates,
+        hypothesis,
+        multi_label,
+    } = request;
+    let mut answer_pair = |[first, second]: [String; 2]| -> Result<ClassifyAnswer, ApiError> {
+        let r = c.classify_pair(&first, &second, None)?;
+        Ok(ClassifyAnswer {
+            text: first,
+            second: Some(second),
+            classification: r,
+        })
+    };
+    match (text, texts, pair, pairs, candidates) {
+        (Some(text), None, None, None, Some(candidates)) => {
+            let hypothesis =
+                hypothesis.unwrap_or_else(|| crate::classify::DEFAULT_HYPOTHESIS.to_string());
+            let ranked = c.zero_shot(&text, &candidates, &hypothesis, multi_label, None)?;
+            Ok(to_json(&ZeroShotAnswer { text, ranked }))
+        }
+        (Some(text), None, None, None, None) => {
             let r = c.classify(&text, None)?;
             Ok(to_json(&ClassifyAnswer::new(text, r)))
         }
-        (None, Some(texts)) if texts.len() <= MAX_TEXTS => {
+        (None, Some(texts), None, None, None) if texts.len() <= MAX_TEXTS => {
             let mut results = Vec::with_capacity(texts.len());
             for text in texts {
                 let r = c.classify(&text, None)?;
@@ -170,10 +240,45 @@ pub fn classify(model: &mut Model, body: &[u8]) -> Result<String, ApiError> {
             }
             Ok(to_json(&Results { results }))
         }
-        (None, Some(texts)) => Err(ApiError::bad_input(format!(
-            "{} texts in one request; at most {MAX_TEXTS}",
-            texts.len()
-        ))),
+        (None, None, Some(pair), None, None) => Ok(to_json(&answer_pair(pair)?)),
+        (None, None, None, Some(pairs), None) if pairs.len() <= MAX_TEXTS => {
+            let results = pairs
+                .into_iter()
+                .map(answer_pair)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(to_json(&Results { results }))
+        }
+        (None, Some(many), None, None, None) => Err(too_many(many.len())),
+        (None, None, None, Some(many), None) => Err(too_many(many.len())),
+        _ => Err(ApiError::bad_input(
+            "give exactly one of \"text\" (a string), \"texts\" (a list of strings), \
+             \"pair\" (two strings) or \"pairs\" (a list of them); \"candidates\" goes with \
+             \"text\"",
+        )),
+    }
+}
+
+fn too_many(n: usize) -> ApiError {
+    ApiError::bad_input(format!("{n} inputs in one request; at most {MAX_TEXTS}"))
+}
+
+/// Answers a `POST /v1/tag` body (JSON text).
+pub fn tag(model: &mut Model, body: &[u8]) -> Result<String, ApiError> {
+    let Some(t) = model.task_mut::<Tagger>() else {
+        return Err(wrong_kind("token classifier"));
+    };
+    let request: TagRequest = parse(body)?;
+    let mut one = |text: String| -> Result<TagAnswer, ApiError> {
+        let tagged = t.tag(&text, None)?;
+        Ok(TagAnswer { text, tagged })
+    };
+    match (request.text, request.texts) {
+        (Some(text), None) => Ok(to_json(&one(text)?)),
+        (None, Some(texts)) if texts.len() <= MAX_TEXTS => {
+            let results = texts.into_iter().map(one).collect::<Result<Vec<_>, _>>()?;
+            Ok(to_json(&serde_json::json!({ "results": results })))
+        }
+        (None, Some(texts)) => Err(too_many(texts.len())),
         _ => Err(ApiError::bad_input(
             "give exactly one of \"text\" (a string) or \"texts\" (a list of strings)",
         )),

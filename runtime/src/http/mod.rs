@@ -7,9 +7,10 @@
 //! | `GET /healthz`      | `{"status":"ok","model":…,"sha256":…,"self_test":{"cases":N,"passed":true}}` |
 //! | `GET /metrics`      | Prometheus text format (see [`metrics`]) |
 //! | `GET /v1/model`     | the [`crate::inspect::ModelReport`] of `kinglet inspect --json` |
-//! | `POST /v1/classify` | `{"text": "…"}` → one [`api::ClassifyAnswer`]; `{"texts": […]}` → `{"results": […]}` |
+//! | `POST /v1/classify` | `{"text": "…"}` → one [`api::ClassifyAnswer`]; `{"texts": […]}` → `{"results": […]}`; `{"pair": ["…", "…"]}` / `{"pairs": [[…], …]}` → the same with `text_pair`; `{"text": "…", "candidates": […]}` → [`api::ZeroShotAnswer`] |
 //! | `POST /v1/forecast` | `{"rows": [[…], …]}` or `{"csv": "…"}`, optional `"plot": true` → [`api::ForecastAnswer`] |
 //! | `POST /v1/embed`    | `{"text": "…"}` → one [`api::EmbedAnswer`]; `{"texts": […]}` → `{"results": […]}` |
+//! | `POST /v1/tag`      | `{"text": "…"}` → one [`api::TagAnswer`]; `{"texts": […]}` → `{"results": […]}` |
 //! | `POST /v1/search`   | `{"query": "…", "k": 5}` → `{"query": …, "hits": [`[`api::SearchHit`]`, …]}` (with `--index FILE`) |
 //!
 //! Errors are `{"error": MESSAGE, "exit_code": N, "kind": KIND}` with the exit code `kinglet`
@@ -284,6 +285,7 @@ impl Served {
             read_body(&mut job.request, front.max_body_bytes).and_then(|body| match job.endpoint {
                 CLASSIFY => api::classify(&mut self.loaded.model, &body),
                 EMBED => api::embed(&mut self.loaded.model, &body),
+                TAG => api::tag(&mut self.loaded.model, &body),
                 SEARCH => api::search(
                     &mut self.loaded.model,
                     self.index.as_ref(),
@@ -335,6 +337,7 @@ const CLASSIFY: &str = "/v1/classify";
 const FORECAST: &str = "/v1/forecast";
 const EMBED: &str = "/v1/embed";
 const SEARCH: &str = "/v1/search";
+const TAG: &str = "/v1/tag";
 const OTHER: &str = "other";
 
 /// The route of a path (query ignored), its metrics name and the method it takes.
@@ -349,6 +352,7 @@ fn route(url: &str) -> Option<(&'static str, Method)> {
         (FORECAST, Method::Post),
         (EMBED, Method::Post),
         (SEARCH, Method::Post),
+        (TAG, Method::Post),
     ]
     .into_iter()
     .find(|(p, _)| *p == path)
