@@ -196,3 +196,43 @@ fn failures_are_the_clis_exit_codes_with_a_one_line_message() {
         kinglet_free(forecaster);
     }
 }
+
+#[test]
+fn an_embedding_equals_the_runtimes_and_other_kinds_are_refused() {
+    let _serial = serial();
+    let model = load("minilm-embed.kinglet");
+    let path = model_path("minilm-embed.kinglet").into_string().unwrap();
+    let mut reference = kinglet_runtime::Embedder::load(&path, &LoadOptions::default()).unwrap();
+    // SAFETY: model is a live handle until kinglet_free below.
+    let dimensions = unsafe {
+        assert_eq!(kinglet_kind(model), KingletKind::KingletEmbedder);
+        kinglet_embedding_len(model)
+    };
+    assert_eq!(dimensions, 384);
+    let text = CString::new("a gorgeous, moving film").unwrap();
+    let mut vector = vec![0f32; dimensions];
+    // SAFETY: live handle, NUL-terminated text, `dimensions` writable floats.
+    let status = unsafe { kinglet_embed(model, text.as_ptr(), vector.as_mut_ptr(), vector.len()) };
+    assert_eq!(status, KingletStatus::KingletOk, "{}", last_error());
+    let expected = reference.embed("a gorgeous, moving film", None).unwrap();
+    assert_eq!(vector, expected.vector);
+    // too small a buffer, and a classify call on an embedder, are bad arguments
+    // SAFETY: as above; the buffer is shorter than the vector and is not written.
+    let status = unsafe { kinglet_embed(model, text.as_ptr(), vector.as_mut_ptr(), 10) };
+    assert_eq!(status, KingletStatus::KingletBadArgument);
+    let mut answer = KingletClassification::default();
+    // SAFETY: live handle, NUL-terminated text, writable answer, no scores.
+    let status = unsafe { kinglet_classify(model, text.as_ptr(), &mut answer, ptr::null_mut(), 0) };
+    assert_eq!(status, KingletStatus::KingletBadArgument);
+    assert!(last_error().contains("kinglet_embed"), "{}", last_error());
+    // SAFETY: the handle from load, freed once.
+    unsafe { kinglet_free(model) };
+    let classifier = load("sentiment.kinglet");
+    // SAFETY: live handle; an embed call on a classifier is refused before any write.
+    unsafe {
+        assert_eq!(kinglet_embedding_len(classifier), 0);
+        let status = kinglet_embed(classifier, text.as_ptr(), vector.as_mut_ptr(), vector.len());
+        assert_eq!(status, KingletStatus::KingletBadArgument);
+        kinglet_free(classifier);
+    }
+}

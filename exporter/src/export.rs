@@ -12,7 +12,6 @@ use kinglet_runtime::engine::Engine;
 use kinglet_runtime::manifest::{
     ClassifierMeta, Manifest, ModelKind, QuantizationReport, SelfTest, SelfTestCase,
 };
-use kinglet_runtime::verify::max_deviation;
 use kinglet_runtime::{Classifier, Embedder, Tagger, Task, TaskKind};
 use std::path::{Path, PathBuf};
 use tract_nnef::prelude::*;
@@ -53,30 +52,6 @@ impl Default for ExportOptions {
             check: None,
         }
     }
-}
-
-/// Runs the runtime's memory preflight on the written bundle (loading it exactly as `kinglet`
-/// will) and stores the result, with a default budget, in its manifest. Without kinglet's
-/// allocator in this program (a library caller) nothing can be measured and the manifest is
-/// left without a `memory` entry.
-pub(crate) fn record_memory(bundle: &mut Bundle, out: &Path) -> Result<()> {
-    use kinglet_runtime::memory::LoadOptions;
-    crate::progress::stage("measuring memory needs");
-    use kinglet_runtime::Model;
-    let loaded = Model::load(out, &LoadOptions::default())?;
-    let Some(m) = loaded.model.memory() else {
-        return Ok(());
-    };
-    const MIB: u64 = 1 << 20;
-    bundle.manifest.memory = Some(kinglet_runtime::manifest::MemoryManifest {
-        peak_bytes: m.peak_bytes,
-        margin_bytes: m.margin_bytes,
-        budget_bytes: (m.needs_bytes + m.needs_bytes / 4).div_ceil(MIB) * MIB,
-        measured_at: m.measured_at.clone(),
-        measured_on: format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
-    });
-    drop(loaded);
-    bundle.write(out).map_err(ExportError::io(out))
 }
 
 /// What the exporter did, for the report it prints.
@@ -297,6 +272,16 @@ pub fn self_test_tolerance(precision: Precision) -> f32 {
     }
 }
 
+/// [`self_test_tolerance`] of a sentence-embedding bundle: its outputs are the components of
+/// a unit vector (a few hundredths each for 384 values), so a logit's tolerance would let a
+/// broken kernel pass. A quantized one re-rounds on another CPU by a few thousandths.
+pub fn embedding_tolerance(precision: Precision) -> f32 {
+    match precision {
+        Precision::F32 => 1e-4,
+        Precision::F16 | Precision::Int8 | Precision::Q4 => 0.03,
+    }
+}
+
 /// Exports a Hugging Face classifier checkpoint to `out`: builds the graph at the requested
 /// precision, compares it with the float graph (on `--check` data when given, refusing past
 /// the allowed accuracy drop), self-tests the serialized form, writes atomically and reloads.
@@ -349,34 +334,28 @@ pub fn export_hf_classifier(
 
     // The expected outputs come from the graph as the runtime will load it (NNEF bytes), and
     // are checked against the in-memory graph so a lossy serialization cannot slip through.
-    crate::progress::stage("self-test: reloading the serialized graph");
     let mut reloaded = kinglet_runtime::task::from_bundle(&bundle)?;
     let mut in_memory = kinglet_runtime::task::text_with_engine(
         meta.clone(),
         tokenizer_json,
         Engine::from_typed(built.model)?,
     )?;
-    let mut cases = Vec::new();
-    let mut round_trip_deviation = 0f32;
-    for text in SELF_TEST_TEXTS {
-        let mut case = SelfTestCase {
+    let inputs = SELF_TEST_TEXTS
+        .iter()
+        .map(|text| SelfTestCase {
             text: Some(text.to_string()),
             window: None,
             expected: Vec::new(),
-        };
-        case.expected = reloaded.self_test_outputs(&case)?;
-        let direct = in_memory.self_test_outputs(&case)?;
-        round_trip_deviation = round_trip_deviation.max(max_deviation(&case.expected, &direct));
-        cases.push(case);
-    }
+        })
+        .collect();
+    let (cases, round_trip_deviation) =
+        crate::seal::self_test_cases(reloaded.as_mut(), in_memory.as_mut(), inputs)?;
     drop(in_memory);
-    if round_trip_deviation > 1e-5 {
-        return Err(ExportError::SelfTest(format!(
-            "the serialized graph deviates from the built one by {round_trip_deviation:e}"
-        )));
-    }
     bundle.manifest.self_test = SelfTest {
-        tolerance: self_test_tolerance(options.precision),
+        tolerance: match meta.task() {
+            TaskKind::Embedder => embedding_tolerance(options.precision),
+            _ => self_test_tolerance(options.precision),
+        },
         cases,
     };
 
@@ -460,26 +439,14 @@ pub fn export_hf_classifier(
         bundle.manifest.quantization = Some(report);
     }
 
-    crate::progress::stage("writing and verifying the bundle");
-    bundle.write(out).map_err(ExportError::io(out))?;
-    let on_disk = Bundle::read(out)?;
-    let report = kinglet_runtime::verify::verify(&on_disk)?;
-    if !report.passed() {
-        let _ = std::fs::remove_file(out);
-        return Err(ExportError::SelfTest(format!(
-            "written bundle deviates by {:e} (tolerance {:e})",
-            report.max_abs_deviation, report.tolerance
-        )));
-    }
-    record_memory(&mut bundle, out)?;
-    let bundle_bytes = std::fs::metadata(out).map_err(ExportError::io(out))?.len();
+    let sealed = crate::seal::seal(&mut bundle, out)?;
     Ok(ExportReport {
         architecture: built.architecture,
         parameter_count: built.parameter_count,
-        bundle_bytes,
+        bundle_bytes: sealed.bundle_bytes,
         round_trip_deviation,
         quantization: bundle.manifest.quantization,
-        layers: kinglet_runtime::layers::of_bundle(out)?,
+        layers: sealed.layers,
     })
 }
 

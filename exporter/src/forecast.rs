@@ -11,7 +11,6 @@ use kinglet_runtime::manifest::{
     ForecasterMeta, Manifest, ModelKind, QuantizationReport, SelfTest, SelfTestCase,
 };
 use kinglet_runtime::series::read_csv;
-use kinglet_runtime::verify::max_deviation;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use tract_nnef::prelude::TypedModel;
@@ -294,27 +293,19 @@ pub fn seal_forecaster(
         tokenizer: None,
         signer: None,
     };
-    crate::progress::stage("self-test: reloading the serialized graph");
     let mut reloaded = Forecaster::from_bundle(&bundle)?;
     let mut in_memory = Forecaster::with_engine(meta.clone(), Engine::from_typed(model)?)?;
-    let mut cases = Vec::new();
-    let mut round_trip_deviation = 0f32;
-    for window in self_test_windows(norm) {
-        let expected = reloaded.forecast(&window)?.normalized;
-        let direct = in_memory.forecast(&window)?.normalized;
-        round_trip_deviation = round_trip_deviation.max(max_deviation(&expected, &direct));
-        cases.push(SelfTestCase {
+    let inputs = self_test_windows(norm)
+        .into_iter()
+        .map(|window| SelfTestCase {
             text: None,
             window: Some(window),
-            expected,
-        });
-    }
+            expected: Vec::new(),
+        })
+        .collect();
+    let (cases, round_trip_deviation) =
+        crate::seal::self_test_cases(&mut reloaded, &mut in_memory, inputs)?;
     drop(in_memory);
-    if round_trip_deviation > 1e-5 {
-        return Err(ExportError::SelfTest(format!(
-            "the serialized graph deviates from the built one by {round_trip_deviation:e}"
-        )));
-    }
     let tolerance = crate::export::self_test_tolerance(options.precision);
     bundle.manifest.self_test = SelfTest { tolerance, cases };
 
@@ -324,24 +315,14 @@ pub fn seal_forecaster(
         bundle.manifest.quantization = Some(compare(&mut float, &mut reloaded, options)?);
     }
 
-    crate::progress::stage("writing and verifying the bundle");
-    bundle.write(out).map_err(ExportError::io(out))?;
-    let report = kinglet_runtime::verify::verify(&Bundle::read(out)?)?;
-    if !report.passed() {
-        let _ = std::fs::remove_file(out);
-        return Err(ExportError::SelfTest(format!(
-            "written bundle deviates by {:e} (tolerance {:e})",
-            report.max_abs_deviation, report.tolerance
-        )));
-    }
-    crate::export::record_memory(&mut bundle, out)?;
+    let sealed = crate::seal::seal(&mut bundle, out)?;
     Ok(ExportReport {
         architecture: architecture.into(),
         parameter_count,
-        bundle_bytes: std::fs::metadata(out).map_err(ExportError::io(out))?.len(),
+        bundle_bytes: sealed.bundle_bytes,
         round_trip_deviation,
         quantization: bundle.manifest.quantization,
-        layers: kinglet_runtime::layers::of_bundle(out)?,
+        layers: sealed.layers,
     })
 }
 

@@ -23,6 +23,7 @@ pub mod onnx;
 pub mod progress;
 pub mod quantize;
 pub mod rec;
+pub(crate) mod seal;
 pub mod sentence;
 pub mod shared_weights;
 pub mod stamp;

@@ -17,6 +17,7 @@ fn shipped(name: &str) -> PathBuf {
 fn shipped_bundles_pass_their_self_tests_on_this_cpu() {
     for name in [
         "sentiment.kinglet",
+        "minilm-embed.kinglet",
         "etth1-dlinear.kinglet",
         "etth1-lstm.kinglet",
     ] {

@@ -283,3 +283,32 @@ fn search_refuses_an_index_of_another_model_and_a_damaged_index() {
     search(&crate::shared::shipped_sentiment(), &index)
         .assert_clean_error(3, &["sentence-embedding bundle"]);
 }
+
+#[test]
+fn the_shipped_minilm_bundle_embeds_as_sentence_transformers_does() {
+    // all-MiniLM-L6-v2 itself (models/minilm-embed.kinglet, int8) against
+    // SentenceTransformer.encode's vectors (tests/fixtures/make_minilm_reference.py)
+    let root = crate::shared::repo_root();
+    let path = root.join("tests/fixtures/minilm/reference.json");
+    let reference: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let bundle = Bundle::read(root.join("models/minilm-embed.kinglet")).unwrap();
+    let mut model = Embedder::from_bundle(&bundle).unwrap();
+    assert_eq!(model.dimensions(), 384);
+    let rows = reference["rows"].as_array().unwrap();
+    let (mut worst, mut sum) = (1f32, 0f32);
+    for row in rows {
+        let text = row["text"].as_str().unwrap();
+        let got = model.embed(text, None).unwrap();
+        let c = cosine(&got.vector, &floats(&row["embedding"]));
+        assert!(c >= 0.99, "{text:?}: cosine {c}");
+        worst = worst.min(c);
+        sum += c;
+    }
+    let mean = sum / rows.len() as f32;
+    assert!(mean >= 0.995, "mean cosine {mean}");
+    eprintln!(
+        "minilm-embed int8: {} texts, cosine to sentence-transformers min {worst:.5} mean {mean:.5}",
+        rows.len()
+    );
+}

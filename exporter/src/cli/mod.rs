@@ -46,8 +46,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Export a Hugging Face BERT / DistilBERT / RoBERTa sequence classifier checkpoint
-    /// directory (config.json, model.safetensors, tokenizer.json or vocab.txt).
+    /// Export a Hugging Face BERT-family checkpoint directory (config.json, model.safetensors,
+    /// tokenizer.json or vocab.txt): a sequence or token classifier (BERT, DistilBERT,
+    /// RoBERTa, XLM-R, CamemBERT, ELECTRA, ALBERT) or a sentence-transformers folder.
     #[command(alias = "hf")]
     Bert(hf::Args),
     /// Export an ONNX time-series forecaster with its normalization.
