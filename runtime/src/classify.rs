@@ -1,12 +1,10 @@
 //! Text classification: a whole text, or a sentence pair, to labels.
 
-use crate::bench::BenchInput;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::inspect::TaskReport;
-use crate::manifest::{ClassifierMeta, SelfTestCase};
+use crate::manifest::ClassifierMeta;
 use crate::memory::{LoadOptions, MemoryReport};
-use crate::task::{BenchRun, Task, TaskKind};
 use crate::text::{TextModel, TextTask};
 use crate::tokenize::{PairTruncation, Tokens};
 use std::path::Path;
@@ -252,48 +250,16 @@ impl TextTask for Classifier {
         Classifier { text }
     }
 
-    fn text_mut(&mut self) -> &mut TextModel {
+    fn text_model(&self) -> &TextModel {
+        &self.text
+    }
+
+    fn text_model_mut(&mut self) -> &mut TextModel {
         &mut self.text
     }
 
-    fn run_worst(&mut self, text: &str, longest: usize) -> Result<()> {
-        self.classify(text, Some(longest))?;
-        // and as a pair of halves (a pair's texts share the byte limit)
-        if self.text.reads_pairs() {
-            let (first, second) = text.split_at(text.len() / 2);
-            self.classify_pair(first, second, Some(longest))?;
-        }
-        Ok(())
-    }
-}
-
-impl Task for Classifier {
-    fn kind(&self) -> TaskKind {
-        TaskKind::Classifier
-    }
-
-    fn memory(&self) -> Option<&MemoryReport> {
-        self.text.memory()
-    }
-
-    fn engine(&mut self) -> &mut Engine {
-        self.text.engine()
-    }
-
-    fn largest_input(&mut self) -> Result<(tract_nnef::prelude::Tensor, String)> {
-        crate::text::largest_input(&mut self.text)
-    }
-
-    fn self_test_outputs(&mut self, case: &SelfTestCase) -> Result<Vec<f32>> {
-        Ok(self.classify(crate::task::case_text(case)?, None)?.logits)
-    }
-
-    fn bench(&mut self, input: BenchInput) -> Result<BenchRun<'_>> {
-        let (inputs, input) = crate::text::bench_inputs(&mut self.text, input)?;
-        Ok(BenchRun {
-            step: Box::new(move |i| self.text.logits(&inputs[i % inputs.len()]).map(drop)),
-            input,
-        })
+    fn outputs(&mut self, text: &str) -> Result<Vec<f32>> {
+        Ok(self.classify(text, None)?.logits)
     }
 
     fn report(&self) -> TaskReport {
@@ -306,16 +272,14 @@ impl Task for Classifier {
         }
     }
 
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
+    fn run_worst(&mut self, text: &str, longest: usize) -> Result<()> {
+        self.classify(text, Some(longest))?;
+        // and as a pair of halves (a pair's texts share the byte limit)
+        if self.text.reads_pairs() {
+            let (first, second) = text.split_at(text.len() / 2);
+            self.classify_pair(first, second, Some(longest))?;
+        }
+        Ok(())
     }
 }
 

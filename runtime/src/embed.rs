@@ -1,13 +1,11 @@
 //! Sentence embeddings: a text to the vector a sentence-transformers folder computes (pooled
 //! and normalized as the folder configured it), for semantic search ([`crate::index`]).
 
-use crate::bench::BenchInput;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::inspect::TaskReport;
-use crate::manifest::{ClassifierMeta, SelfTestCase};
-use crate::memory::{LoadOptions, MemoryReport};
-use crate::task::{BenchRun, Task, TaskKind};
+use crate::manifest::ClassifierMeta;
+use crate::memory::LoadOptions;
 use crate::text::{TextModel, TextTask};
 use std::path::Path;
 
@@ -79,42 +77,16 @@ impl TextTask for Embedder {
         Embedder { text }
     }
 
-    fn text_mut(&mut self) -> &mut TextModel {
+    fn text_model(&self) -> &TextModel {
+        &self.text
+    }
+
+    fn text_model_mut(&mut self) -> &mut TextModel {
         &mut self.text
     }
 
-    fn run_worst(&mut self, text: &str, longest: usize) -> Result<()> {
-        self.embed(text, Some(longest)).map(drop)
-    }
-}
-
-impl Task for Embedder {
-    fn kind(&self) -> TaskKind {
-        TaskKind::Embedder
-    }
-
-    fn memory(&self) -> Option<&MemoryReport> {
-        self.text.memory()
-    }
-
-    fn engine(&mut self) -> &mut Engine {
-        self.text.engine()
-    }
-
-    fn largest_input(&mut self) -> Result<(tract_nnef::prelude::Tensor, String)> {
-        crate::text::largest_input(&mut self.text)
-    }
-
-    fn self_test_outputs(&mut self, case: &SelfTestCase) -> Result<Vec<f32>> {
-        Ok(self.embed(crate::task::case_text(case)?, None)?.vector)
-    }
-
-    fn bench(&mut self, input: BenchInput) -> Result<BenchRun<'_>> {
-        let (inputs, input) = crate::text::bench_inputs(&mut self.text, input)?;
-        Ok(BenchRun {
-            step: Box::new(move |i| self.text.logits(&inputs[i % inputs.len()]).map(drop)),
-            input,
-        })
+    fn outputs(&mut self, text: &str) -> Result<Vec<f32>> {
+        Ok(self.embed(text, None)?.vector)
     }
 
     fn report(&self) -> TaskReport {
@@ -136,16 +108,8 @@ impl Task for Embedder {
         }
     }
 
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
+    fn run_worst(&mut self, text: &str, longest: usize) -> Result<()> {
+        self.embed(text, Some(longest)).map(drop)
     }
 }
 

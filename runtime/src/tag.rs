@@ -9,13 +9,11 @@
 //! the text), its span from its first token's start to its last token's end, in characters.
 //! Entities labelled `O` are dropped.
 
-use crate::bench::BenchInput;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::inspect::TaskReport;
-use crate::manifest::{ClassifierMeta, SelfTestCase};
-use crate::memory::{LoadOptions, MemoryReport};
-use crate::task::{BenchRun, Task, TaskKind};
+use crate::manifest::ClassifierMeta;
+use crate::memory::LoadOptions;
 use crate::text::{TextModel, TextTask};
 use crate::tokenize::{TextTokenizer, TokenDetail};
 use std::path::Path;
@@ -96,42 +94,16 @@ impl TextTask for Tagger {
         Tagger { text }
     }
 
-    fn text_mut(&mut self) -> &mut TextModel {
+    fn text_model(&self) -> &TextModel {
+        &self.text
+    }
+
+    fn text_model_mut(&mut self) -> &mut TextModel {
         &mut self.text
     }
 
-    fn run_worst(&mut self, text: &str, longest: usize) -> Result<()> {
-        self.tag(text, Some(longest)).map(drop)
-    }
-}
-
-impl Task for Tagger {
-    fn kind(&self) -> TaskKind {
-        TaskKind::Tagger
-    }
-
-    fn memory(&self) -> Option<&MemoryReport> {
-        self.text.memory()
-    }
-
-    fn engine(&mut self) -> &mut Engine {
-        self.text.engine()
-    }
-
-    fn largest_input(&mut self) -> Result<(tract_nnef::prelude::Tensor, String)> {
-        crate::text::largest_input(&mut self.text)
-    }
-
-    fn self_test_outputs(&mut self, case: &SelfTestCase) -> Result<Vec<f32>> {
-        Ok(self.tag_with_logits(crate::task::case_text(case)?, None)?.1)
-    }
-
-    fn bench(&mut self, input: BenchInput) -> Result<BenchRun<'_>> {
-        let (inputs, input) = crate::text::bench_inputs(&mut self.text, input)?;
-        Ok(BenchRun {
-            step: Box::new(move |i| self.text.logits(&inputs[i % inputs.len()]).map(drop)),
-            input,
-        })
+    fn outputs(&mut self, text: &str) -> Result<Vec<f32>> {
+        Ok(self.tag_with_logits(text, None)?.1)
     }
 
     fn report(&self) -> TaskReport {
@@ -143,16 +115,8 @@ impl Task for Tagger {
         }
     }
 
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
-    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
-        self
+    fn run_worst(&mut self, text: &str, longest: usize) -> Result<()> {
+        self.tag(text, Some(longest)).map(drop)
     }
 }
 

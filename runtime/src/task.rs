@@ -2,7 +2,7 @@
 //! [`crate::classify::Classifier`], [`crate::embed::Embedder`], [`crate::tag::Tagger`] or
 //! [`crate::forecast::Forecaster`] — and the commands that take any bundle (`verify`, `bench`,
 //! `inspect`, `eval`, `serve`) call the trait, not a match over kinds. The manifest names the
-//! task ([`TaskKind::of`]); [`load`] and [`from_bundle`] are the one place a kind picks a
+//! task ([`TaskKind::of`]); `load` and [`from_bundle`] are the one place a kind picks a
 //! type. A new task is a new file implementing [`Task`], a [`TaskKind`] variant and, for the
 //! serial protocol, appended wire variants.
 

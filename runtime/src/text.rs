@@ -45,16 +45,77 @@ pub(crate) enum Segments {
     Unread,
 }
 
-/// A task built on a [`TextModel`]: how it is made from one, and the requests its arena
-/// preflight runs.
-pub(crate) trait TextTask: Task + TaskType + Sized {
+/// A task built on a [`TextModel`]: how it is made from one, the requests its arena preflight
+/// runs, what its self-test compares and what `inspect` says of it. Every text task is a
+/// [`Task`] through this (the blanket impl below): the rest is the text model's.
+pub trait TextTask: TaskType + std::fmt::Debug + Send + Sized + 'static {
     /// Wraps a text model whose manifest names [`TaskType::KIND`].
     fn wrap(text: TextModel) -> Self;
     /// The text model inside.
-    fn text_mut(&mut self) -> &mut TextModel;
+    fn text_model(&self) -> &TextModel;
+    /// The text model inside.
+    fn text_model_mut(&mut self) -> &mut TextModel;
     /// Runs the largest requests the task accepts on `text` (`longest` tokens), so the arena
     /// is measured at its worst.
     fn run_worst(&mut self, text: &str, longest: usize) -> Result<()>;
+    /// The graph's raw outputs for one text at the bundle's token limit (what self-tests
+    /// store): logits, a vector, or every token's logits.
+    fn outputs(&mut self, text: &str) -> Result<Vec<f32>>;
+    /// The task's part of `kinglet inspect`.
+    fn report(&self) -> crate::inspect::TaskReport;
+}
+
+impl<T: TextTask> Task for T {
+    fn kind(&self) -> TaskKind {
+        T::KIND
+    }
+
+    fn memory(&self) -> Option<&MemoryReport> {
+        self.text_model().memory()
+    }
+
+    fn engine(&mut self) -> &mut Engine {
+        self.text_model_mut().engine()
+    }
+
+    fn largest_input(&mut self) -> Result<(Tensor, String)> {
+        let text = self.text_model_mut();
+        let ids = text.longest_input()?;
+        let desc = format!("{} tokens", ids.len());
+        Ok((
+            Tensor::from_shape(&[1, ids.len()], &ids).map_err(Error::inference)?,
+            desc,
+        ))
+    }
+
+    fn self_test_outputs(&mut self, case: &crate::manifest::SelfTestCase) -> Result<Vec<f32>> {
+        self.outputs(crate::task::case_text(case)?)
+    }
+
+    fn bench(&mut self, input: crate::bench::BenchInput) -> Result<crate::task::BenchRun<'_>> {
+        let text = self.text_model_mut();
+        let (inputs, input) = bench_inputs(text, input)?;
+        Ok(crate::task::BenchRun {
+            step: Box::new(move |i| text.logits(&inputs[i % inputs.len()]).map(drop)),
+            input,
+        })
+    }
+
+    fn report(&self) -> crate::inspect::TaskReport {
+        TextTask::report(self)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
 }
 
 impl TextModel {
@@ -94,16 +155,16 @@ impl TextModel {
         let text = TextModel::checked(meta, tokenizer, engine, &path, &architecture)?;
         let mut task = T::wrap(text);
         // The largest input a request may ask for: --max-tokens can go up to the positions.
-        let longest = task.text_mut().meta.max_position_embeddings;
+        let longest = task.text_model_mut().meta.max_position_embeddings;
         let at = format!("{longest} tokens");
         let report = meter.finish(parts, budget, at, || {
             // the arena must hold the worst request: the most words and the most tokens
-            for text in task.text_mut().worst_texts() {
+            for text in task.text_model_mut().worst_texts() {
                 task.run_worst(&text, longest)?;
             }
             Ok(())
         })?;
-        task.text_mut().memory = report;
+        task.text_model_mut().memory = report;
         Ok(task)
     }
 
@@ -443,19 +504,9 @@ pub(crate) fn check_length(bytes: usize) -> Result<()> {
     Ok(())
 }
 
-/// The largest input of a text model as a graph input tensor, and its description.
-pub(crate) fn largest_input(text: &mut TextModel) -> Result<(Tensor, String)> {
-    let ids = text.longest_input()?;
-    let desc = format!("{} tokens", ids.len());
-    Ok((
-        Tensor::from_shape(&[1, ids.len()], &ids).map_err(Error::inference)?,
-        desc,
-    ))
-}
-
 /// What `kinglet bench` runs on a text model: the token ids of each text, or of one input
 /// of `tokens` tokens (the bundle's limit when `None`), and its description.
-pub(crate) fn bench_inputs(
+fn bench_inputs(
     text: &mut TextModel,
     input: crate::bench::BenchInput,
 ) -> Result<(Vec<Vec<i64>>, String)> {

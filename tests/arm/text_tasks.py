@@ -9,7 +9,9 @@ exports the NLI, ELECTRA, ALBERT, NER and sentence-transformers test checkpoints
 BIN_DIR/kinglet-export, then: 50 sentence pairs (logits within 1e-4, `--pairs` lines), the
 zero-shot cases (labels in the pipeline's order, scores within 1e-4), ELECTRA and ALBERT
 logits on their 15 texts (within 1e-4), 80 sentence embeddings (cosine >= 0.99999), the
-entities of 80 sentences (equal to the token-classification pipeline's), and an
+entities of 80 sentences from BERT and DistilBERT token classifiers (equal to the
+token-classification pipeline's), the shipped all-MiniLM-L6-v2 bundle's vectors of 57 texts
+(int8: cosine >= 0.99 each and 0.995 on average to sentence-transformers'), and an
 index of examples/sst2-sentences.txt searched (f32 storage: recall 1).
 """
 import json
@@ -93,16 +95,29 @@ least = min(cosine(a["embedding"], r["embedding"]) for a, r in zip(answers, st["
 assert len(answers) == 80 and least >= 0.99999, least
 print(f"embeddings: 80 sentences, min cosine to sentence-transformers {least:.7f}")
 
-ner = reference("bert-ner-f32")
-tagger = export("bert-ner-f32", 64)
-texts = "".join(r["text"] + "\n" for r in ner["rows"])
-answers = [json.loads(l) for l in run("kinglet", "tag", "--model", tagger, "--json", "-",
-                                      stdin=texts).splitlines()]
 key = lambda e: (e["entity_group"], e["word"], e["start"], e["end"])
-for a, r in zip(answers, ner["rows"]):
-    assert [key(e) for e in a["entities"]] == [key(e) for e in r["entities"]], (a, r)
-count = sum(len(r["entities"]) for r in ner["rows"])
-print(f"ner: 80 sentences, {count} entity groups equal to the pipeline's")
+for name in ["bert-ner-f32", "distilbert-ner-f32"]:
+    ner = reference(name)
+    tagger = export(name, 64)
+    texts = "".join(r["text"] + "\n" for r in ner["rows"])
+    answers = [json.loads(l) for l in run("kinglet", "tag", "--model", tagger, "--json", "-",
+                                          stdin=texts).splitlines()]
+    for a, r in zip(answers, ner["rows"]):
+        assert [key(e) for e in a["entities"]] == [key(e) for e in r["entities"]], (a, r)
+    count = sum(len(r["entities"]) for r in ner["rows"])
+    print(f"{name}: 80 sentences, {count} entity groups equal to the pipeline's")
+
+# the shipped all-MiniLM-L6-v2 bundle (int8) against sentence-transformers' own vectors
+with open("tests/fixtures/minilm/reference.json", encoding="utf-8") as f:
+    minilm = json.load(f)["rows"]
+texts = "".join(r["text"] + "\n" for r in minilm)
+answers = [json.loads(l) for l in run("kinglet", "embed", "--model", "models/minilm-embed.kinglet",
+                                      "--json", "-", stdin=texts).splitlines()]
+cosines = [cosine(a["embedding"], r["embedding"]) for a, r in zip(answers, minilm)]
+assert len(cosines) == len(minilm) and min(cosines) >= 0.99, min(cosines)
+assert sum(cosines) / len(cosines) >= 0.995, cosines
+print(f"minilm-embed (int8): {len(cosines)} texts, cosine to sentence-transformers min "
+      f"{min(cosines):.5f} mean {sum(cosines) / len(cosines):.5f}")
 
 index = os.path.join(scratch, "phrases.kidx")
 report = json.loads(run("kinglet", "index", "build", "--json", "--storage", "f32", "--model", model,
