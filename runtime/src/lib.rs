@@ -1,6 +1,7 @@
 //! # kinglet-runtime
 //!
-//! Runs a `.kinglet` bundle on an edge CPU: a text classifier or a time-series forecaster,
+//! Runs a `.kinglet` bundle on an edge CPU: a text classifier (single texts, sentence pairs,
+//! zero-shot labels), a sentence embedder, a token classifier or a time-series forecaster,
 //! inside a fixed memory budget, with the bundle's checksum, signature and self-test checked
 //! at load. It owns everything that happens on the device (bundle reading, tokenizing, the
 //! tract plan and kinglet's kernels, the serial protocol's device side, the local HTTP API)

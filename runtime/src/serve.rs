@@ -26,7 +26,7 @@ pub struct RuntimeEngine {
 
 impl RuntimeEngine {
     /// Wraps a loaded model; refuses models the protocol cannot describe (more than
-    /// [`MAX_NAMES`] labels or columns, or a task it has no requests for).
+    /// [`MAX_NAMES`] labels or columns, vectors longer than [`MAX_EMBEDDING_VALUES`]).
     pub fn from_loaded(loaded: Loaded, path: &Path) -> Result<RuntimeEngine> {
         let refuse = |reason: String| Error::Unsupported {
             path: path.to_owned(),

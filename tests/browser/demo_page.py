@@ -6,7 +6,8 @@ Usage: tests/browser/demo_page.py KINGLET_BINARY [SCREENSHOT_DIR]
 Starts `kinglet serve --http 127.0.0.1:0` with the shipped sentiment model, opens `/` in
 Debian's Chromium (driven over the DevTools protocol on a pipe: standard library only), types a
 review into the text box, clicks "Classify" with the mouse, waits for the label and checks it
-against `kinglet classify`; then the same with the DLinear forecaster: uploads
+against `kinglet classify`; types a question for the shipped embedding model, clicks "Embed"
+and checks the vector's head against `kinglet embed`; then the DLinear forecaster: uploads
 examples/sensors.csv into the file input, clicks "Forecast" and waits for the plot. Screenshots
 of both pages are written to SCREENSHOT_DIR (default: a temporary directory). Exit 0 when both
 work, 1 with the reason otherwise.
@@ -171,6 +172,33 @@ def classify_page(binary, browser_bin, shots):
           f"(kinglet classify: {want!r}) with {bars} score bars")
 
 
+def embed_page(binary, browser_bin, shots):
+    text = "where is the nearest exit"
+    model = os.path.join(ROOT, "models", "minilm-embed.kinglet")
+    cli = subprocess.run([binary, "embed", "--json", "--model", model, text],
+                         capture_output=True, text=True, check=True)
+    expected = json.loads(cli.stdout)
+    server = Kinglet(binary, model)
+    browser = Chromium(browser_bin)
+    try:
+        browser.open(server.base + "/")
+        browser.wait_for("!document.getElementById('embedder').classList.contains('hidden')",
+                         "embedder section")
+        browser.evaluate("document.getElementById('etext').focus()")
+        browser.send("Input.insertText", {"text": text})
+        browser.click("embed")
+        shown = browser.wait_for("document.getElementById('vector').textContent", "vector")
+        browser.screenshot(os.path.join(shots, "demo-embed.png"))
+    finally:
+        browser.close()
+        server.stop()
+    head = " ".join(f"{v:.4f}" for v in expected["embedding"][:8])
+    want = f"{expected['dimensions']} values: {head} … ({expected['tokens']} tokens)"
+    if shown != want:
+        fail(f"the page shows {shown!r}; kinglet embed says {want!r}")
+    print(f"demo page: typed {text!r}, clicked Embed, the page shows {shown!r}")
+
+
 def forecast_page(binary, browser_bin, shots):
     server = Kinglet(binary, os.path.join(ROOT, "models", "etth1-dlinear.kinglet"))
     browser = Chromium(browser_bin)
@@ -204,6 +232,7 @@ def main():
     os.makedirs(shots, exist_ok=True)
     browser_bin = shutil.which("chromium") or fail("chromium is not installed (apt install chromium)")
     classify_page(binary, browser_bin, shots)
+    embed_page(binary, browser_bin, shots)
     forecast_page(binary, browser_bin, shots)
     print(f"demo page: screenshots in {shots}")
 

@@ -325,6 +325,9 @@ fn print_info(info: &DeviceInfo, json: bool) -> anyhow::Result<()> {
             "names      {}",
             super::printable(&names(&info.names).join(", "))
         );
+        if info.kind == ModelKind::Embedder {
+            outln!("vectors    {} values", info.features);
+        }
         if info.kind == ModelKind::Forecaster {
             outln!(
                 "targets    {}",
